@@ -1,0 +1,29 @@
+//! messagedb's domain core: the vocabulary every other crate speaks.
+//!
+//! Nothing here does I/O. Values that arrive from the outside world (stream names, namespace ids,
+//! tokens, message ids) are validated newtypes built by `parse`, so code that receives one never
+//! checks it again. The storage seam is the [`Store`] trait; backends implement it, the server
+//! calls it, and its error type [`StoreError`] is the only error that crosses it.
+
+pub mod group;
+pub mod json;
+pub mod message;
+pub mod namespace;
+pub mod store;
+pub mod stream;
+pub mod time;
+pub mod token;
+
+pub use group::{hash_64, ConsumerGroup};
+pub use message::{Message, MessageId, NewMessage, Positions, WriteOutcome};
+pub use namespace::{NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary};
+pub use store::{
+    CategoryQuery, CategorySummary, Limit, StartAt, Store, StoreError, StreamQuery, StreamSummary,
+    StreamsQuery,
+};
+pub use stream::{cardinal_id, category, stream_id, StreamName};
+pub use time::Timestamp;
+pub use token::{Token, TokenError, TokenHash};
+
+/// The crate semver, reported by `sys.version`, `/version` and the `Server` header.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

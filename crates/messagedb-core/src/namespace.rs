@@ -1,0 +1,116 @@
+//! Namespaces (SPEC §2.1): the tenant boundary. Each owns its streams and its global-position
+//! counter; the token of `default` is the admin token.
+
+use std::fmt;
+
+use crate::time::Timestamp;
+use crate::token::TokenHash;
+
+/// A validated namespace id: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, case-sensitive.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NamespaceId(String);
+
+/// The id does not match the SPEC pattern. Its display text is the RPC error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("namespace ID must match [A-Za-z0-9][A-Za-z0-9._-]{{0,127}}")]
+pub struct NamespaceIdError;
+
+impl NamespaceId {
+    /// The id of the namespace that always exists and whose token is the admin token.
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn parse(id: impl Into<String>) -> Result<NamespaceId, NamespaceIdError> {
+        let id = id.into();
+        if is_valid_id(&id) {
+            Ok(NamespaceId(id))
+        } else {
+            Err(NamespaceIdError)
+        }
+    }
+
+    pub fn default_namespace() -> NamespaceId {
+        NamespaceId(Self::DEFAULT.to_owned())
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == Self::DEFAULT
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    match bytes.first() {
+        Some(b) if b.is_ascii_alphanumeric() => {}
+        _ => return false,
+    }
+    bytes.len() <= 128
+        && bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl fmt::Debug for NamespaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for NamespaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A namespace as the registry holds it; what authentication needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRecord {
+    pub id: NamespaceId,
+    pub description: String,
+    pub created_at: Timestamp,
+    pub token_hash: TokenHash,
+}
+
+/// One row of `ns.list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceSummary {
+    pub id: NamespaceId,
+    pub description: String,
+    pub created_at: Timestamp,
+    pub message_count: u64,
+}
+
+/// The result of `ns.info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    pub id: NamespaceId,
+    pub description: String,
+    pub created_at: Timestamp,
+    pub message_count: u64,
+    /// Streams with at least one message.
+    pub stream_count: u64,
+    /// The time of the message with the highest global position.
+    pub last_activity: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_rules() {
+        for ok in ["default", "a", "Tenant", "tenant-a", "a.b_c-d", "0", &"x".repeat(128)] {
+            assert!(NamespaceId::parse(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in ["", "a/b", ".x", "-x", "_x", "a b", "é", &"x".repeat(129), "a\0"] {
+            assert!(NamespaceId::parse(bad).is_err(), "{bad:?} should be invalid");
+        }
+        assert_eq!(
+            NamespaceIdError.to_string(),
+            "namespace ID must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+        );
+    }
+}

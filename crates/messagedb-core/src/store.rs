@@ -1,0 +1,198 @@
+//! The storage seam: one async trait that every backend implements and the server calls.
+//!
+//! Namespaces are addressed by their validated id; mapping an id to its storage container
+//! (named from an internal key, SPEC §2.1) is the backend's business. Backend error types never
+//! cross this trait: [`StoreError`] has the semantic variants the API reports, plus an opaque
+//! [`StoreError::Backend`] for storage failures (reported as `BACKEND_ERROR`).
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::group::ConsumerGroup;
+use crate::message::{Message, MessageId, NewMessage, WriteOutcome};
+use crate::namespace::{NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary};
+use crate::stream::StreamName;
+use crate::time::Timestamp;
+use crate::token::TokenHash;
+
+/// How many messages a read may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `batchSize: -1`.
+    Unlimited,
+    /// At most this many; `0` returns nothing.
+    AtMost(u32),
+}
+
+impl Limit {
+    /// The SPEC's default batch size.
+    pub const DEFAULT: Limit = Limit::AtMost(1000);
+    /// The largest batch size a caller may ask for.
+    pub const MAX: u32 = 10_000;
+}
+
+/// Where a `stream.get` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// Messages with `position >= n` (negative behaves as 0).
+    Position(i64),
+    /// Messages with `globalPosition >= n`, still ordered by position.
+    GlobalPosition(i64),
+}
+
+/// A `stream.get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamQuery {
+    pub start: StartAt,
+    pub limit: Limit,
+}
+
+/// A `category.get`: every filter applies before the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryQuery {
+    /// `""` selects the whole namespace; a name containing `-` selects nothing.
+    pub category: String,
+    /// Messages with `globalPosition >= n` (0 or negative behaves as 1).
+    pub from_global_position: i64,
+    pub limit: Limit,
+    /// Keep only messages whose correlation category equals this (§7.2); `None`: no filter.
+    pub correlation: Option<String>,
+    pub consumer_group: Option<ConsumerGroup>,
+}
+
+/// An `ns.streams` page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamsQuery {
+    /// Literal, bytewise prefix (`%` and `_` are not wildcards).
+    pub prefix: String,
+    /// Only names bytewise greater than this.
+    pub cursor: String,
+    /// 1..=1000.
+    pub limit: u32,
+}
+
+/// One row of `ns.streams`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub stream_name: String,
+    pub version: i64,
+    pub last_activity: Timestamp,
+}
+
+/// One row of `ns.categories`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategorySummary {
+    pub category: String,
+    pub message_count: u64,
+    pub stream_count: u64,
+}
+
+/// What can go wrong behind the [`Store`] trait.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The namespace does not exist (or was deleted while the request was in flight).
+    #[error("namespace '{0}' not found")]
+    NamespaceNotFound(NamespaceId),
+    #[error("namespace '{0}' already exists")]
+    NamespaceExists(NamespaceId),
+    /// `expectedVersion` did not match; `actual` is -1 for an empty stream.
+    #[error("expected version {expected}, stream is at version {actual}")]
+    VersionConflict {
+        stream: StreamName,
+        expected: i64,
+        actual: i64,
+    },
+    /// The id is already used by a message of another stream or type; `stream` is that message's.
+    #[error("message id {id} already exists in stream {stream}")]
+    DuplicateMessageId { id: MessageId, stream: String },
+    /// A storage failure. The detail is logged, not shown to clients.
+    #[error("{0}")]
+    Backend(Arc<dyn StdError + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn backend(error: impl StdError + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend(Arc::new(error))
+    }
+}
+
+/// The storage backend. Every method is scoped to one namespace except the registry methods.
+///
+/// Implementations must uphold SPEC §10.2 (I1–I9); the conformance suite in
+/// `messagedb-conformance` checks them, and every backend runs it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`, as `sys.health.backend` reports it.
+    fn backend_name(&self) -> &'static str;
+
+    // ---- registry ----
+
+    /// Creates a namespace; `NamespaceExists` if the id is taken. Returns the stored createdAt.
+    async fn create_namespace(
+        &self,
+        id: &NamespaceId,
+        description: &str,
+        token_hash: &TokenHash,
+    ) -> Result<Timestamp, StoreError>;
+
+    /// Deletes a namespace and all its messages; returns how many messages it held.
+    async fn delete_namespace(&self, id: &NamespaceId) -> Result<u64, StoreError>;
+
+    /// The registry entry, for authentication; `None` if it does not exist.
+    async fn namespace(&self, id: &NamespaceId) -> Result<Option<NamespaceRecord>, StoreError>;
+
+    /// Replaces a namespace's token hash (rotation of the `default` token, §4.6).
+    async fn set_token_hash(&self, id: &NamespaceId, hash: &TokenHash) -> Result<(), StoreError>;
+
+    /// Every namespace, sorted by createdAt descending, then id ascending.
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceSummary>, StoreError>;
+
+    async fn namespace_info(&self, id: &NamespaceId) -> Result<NamespaceInfo, StoreError>;
+
+    // ---- messages ----
+
+    /// Appends one message atomically and durably (§6.3): idempotent retry, then version check,
+    /// then insert. Returns only after the commit is durable.
+    async fn write(&self, ns: &NamespaceId, message: NewMessage) -> Result<WriteOutcome, StoreError>;
+
+    async fn read_stream(
+        &self,
+        ns: &NamespaceId,
+        stream: &StreamName,
+        query: &StreamQuery,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The highest-position message, optionally only of `message_type`.
+    async fn last_message(
+        &self,
+        ns: &NamespaceId,
+        stream: &StreamName,
+        message_type: Option<&str>,
+    ) -> Result<Option<Message>, StoreError>;
+
+    /// The stream version, `None` when the stream has no messages.
+    async fn stream_version(
+        &self,
+        ns: &NamespaceId,
+        stream: &StreamName,
+    ) -> Result<Option<i64>, StoreError>;
+
+    async fn read_category(
+        &self,
+        ns: &NamespaceId,
+        query: &CategoryQuery,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    async fn list_streams(
+        &self,
+        ns: &NamespaceId,
+        query: &StreamsQuery,
+    ) -> Result<Vec<StreamSummary>, StoreError>;
+
+    async fn list_categories(&self, ns: &NamespaceId) -> Result<Vec<CategorySummary>, StoreError>;
+
+    /// Flushes and releases everything (the lock file, connections). Called once at shutdown.
+    async fn close(&self);
+}
