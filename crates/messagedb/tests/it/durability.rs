@@ -1,0 +1,220 @@
+//! Durability across a crash and a graceful shutdown (SPEC §10.2 I2, §11.3; checklist K97, K100):
+//! every write the server acknowledged is there after a restart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use messagedb_client::{CategoryOptions, Client, NewMessage, StreamOptions};
+use messagedb_core::MessageId;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::support::{Launch, ADMIN};
+
+/// One acknowledged write.
+#[derive(Debug, Clone)]
+struct Ack {
+    stream: String,
+    id: String,
+    position: i64,
+    global_position: i64,
+}
+
+/// Writers that loop over `streams` until their first failure (the server went away), recording
+/// every acknowledged write. `progress` counts the acknowledgements.
+fn start_writers(
+    client: &Client,
+    writers: usize,
+    streams: usize,
+    prefix: &str,
+) -> (JoinSet<()>, Arc<Mutex<Vec<Ack>>>, watch::Receiver<usize>) {
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let (progress, progress_rx) = watch::channel(0usize);
+    let mut tasks = JoinSet::new();
+    for writer in 0..writers {
+        let client = client.clone();
+        let acks = Arc::clone(&acks);
+        let progress = progress.clone();
+        let prefix = prefix.to_owned();
+        tasks.spawn(async move {
+            // Bounded, so that a server that never fails cannot keep a writer alive forever.
+            for seq in 0..100_000usize {
+                let stream = format!("{prefix}-{}", (writer * 7 + seq) % streams);
+                let id = MessageId::new_v7().to_string();
+                let data = format!(r#"{{"writer":{writer},"seq":{seq}}}"#);
+                let message = NewMessage::from_json_text("Written", data)
+                    .unwrap()
+                    .with_id(id.clone());
+                match client.write_message(&stream, &message).await {
+                    Ok(result) => {
+                        acks.lock().unwrap().push(Ack {
+                            stream,
+                            id,
+                            position: result.position,
+                            global_position: result.global_position,
+                        });
+                        progress.send_modify(|n| *n += 1);
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+    (tasks, acks, progress_rx)
+}
+
+/// Checks that every acknowledged write is stored as acknowledged, that stream positions are
+/// gapless from 0, and that global positions increase strictly.
+async fn verify(client: &Client, category: &str, acks: &[Ack]) {
+    let all = client
+        .get_category(
+            category,
+            &CategoryOptions {
+                batch_size: Some(-1),
+                ..CategoryOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        all.len() >= acks.len(),
+        "{} stored < {} acknowledged",
+        all.len(),
+        acks.len()
+    );
+    for pair in all.windows(2) {
+        assert!(
+            pair[0].global_position < pair[1].global_position,
+            "global order"
+        );
+    }
+
+    let mut by_stream: BTreeMap<&str, Vec<&Ack>> = BTreeMap::new();
+    for ack in acks {
+        by_stream.entry(ack.stream.as_str()).or_default().push(ack);
+    }
+    let mut stored_total = 0;
+    let streams: std::collections::BTreeSet<&str> =
+        all.iter().map(|m| m.stream_name.as_str()).collect();
+    for stream in streams {
+        let stored = client
+            .get_stream(
+                stream,
+                &StreamOptions {
+                    batch_size: Some(-1),
+                    ..StreamOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        stored_total += stored.len();
+        for (expected, message) in stored.iter().enumerate() {
+            assert_eq!(message.position, expected as i64, "{stream} has a gap");
+        }
+        for pair in stored.windows(2) {
+            assert!(
+                pair[0].global_position < pair[1].global_position,
+                "{stream}: gpos order"
+            );
+        }
+        for ack in by_stream.get(stream).into_iter().flatten() {
+            let message = stored
+                .get(ack.position as usize)
+                .unwrap_or_else(|| panic!("acknowledged write lost: {ack:?}"));
+            assert_eq!(message.id, ack.id, "{ack:?}");
+            assert_eq!(message.global_position, ack.global_position, "{ack:?}");
+        }
+    }
+    assert_eq!(stored_total, all.len());
+    for ack in acks {
+        assert!(
+            all.iter()
+                .any(|m| m.id == ack.id && m.stream_name == ack.stream),
+            "acknowledged write lost: {ack:?}"
+        );
+    }
+}
+
+fn restart(data_dir: &Path) -> crate::support::Server {
+    Launch::serve(data_dir, &[] as &[&str])
+        .start()
+        .unwrap_or_else(|exited| panic!("restart failed: {exited:?}"))
+}
+
+/// K97 and more: SIGKILL under concurrent write load loses no acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::serve(dir.path(), &["--token", ADMIN])
+        .start()
+        .unwrap();
+    let client = server.client(Some(ADMIN));
+    let (mut writers, acks, mut progress) = start_writers(&client, 8, 10, "crash");
+
+    // Kill mid-load: once enough writes were acknowledged, while all writers are still running.
+    progress
+        .wait_for(|n| *n >= 300)
+        .await
+        .expect("the writers stopped before 300 acknowledged writes");
+    server.kill();
+    while writers.join_next().await.is_some() {}
+    let acks = acks.lock().unwrap().clone();
+    assert!(acks.len() >= 300);
+
+    let server = restart(dir.path());
+    let client = server.client(Some(ADMIN));
+    verify(&client, "crash", &acks).await;
+    // The store keeps going after recovery: the next write lands after everything before it.
+    let max = acks.iter().map(|a| a.global_position).max().unwrap();
+    let next = client
+        .write_message(
+            "crash-0",
+            &NewMessage::from_json_text("After", "{}").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(next.global_position > max);
+    server.stop();
+}
+
+/// K100: SIGTERM with 50 writes in flight exits 0 within `--shutdown-timeout` + 1 s, and every
+/// write answered 200 is present after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_in_flight_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(5);
+    let mut server = Launch::serve(dir.path(), &["--token", ADMIN, "--shutdown-timeout", "5s"])
+        .start()
+        .unwrap();
+    let client = server.client(Some(ADMIN));
+    let (mut writers, acks, mut progress) = start_writers(&client, 50, 25, "term");
+    progress
+        .wait_for(|n| *n >= 100)
+        .await
+        .expect("the writers stopped before 100 acknowledged writes");
+
+    server.send_sigterm();
+    let signalled = Instant::now();
+    let exited = tokio::task::block_in_place(|| server.wait_exit(timeout + Duration::from_secs(1)))
+        .unwrap_or_else(|| panic!("still running {:?} after SIGTERM", signalled.elapsed()));
+    assert_eq!(exited.status.code(), Some(0), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("Shutdown signal received"),
+        "{}",
+        exited.stderr
+    );
+    assert!(
+        exited.stderr.contains("Server stopped"),
+        "{}",
+        exited.stderr
+    );
+    while writers.join_next().await.is_some() {}
+    drop(server);
+    let acks = acks.lock().unwrap().clone();
+
+    let server = restart(dir.path());
+    verify(&server.client(Some(ADMIN)), "term", &acks).await;
+    server.stop();
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the `messagedb` binary, run as a real process (`CARGO_BIN_EXE_messagedb`)
+//! in temporary directories, each server on `--port 0`. Item numbers refer to the SPEC §15
+//! conformance checklist.
+
+mod bootstrap;
+mod cli;
+mod durability;
+mod network;
+mod support;
