@@ -1,1 +1,166 @@
-//! The HTTP server.
+//! messagedb's HTTP server: the only crate that knows HTTP and the JSON wire format.
+//!
+//! The binary opens a [`Store`], runs [`bootstrap_default`], binds a listener and calls
+//! [`serve`]. Each accepted connection is served by [`connection`] (HTTP/1.1, time limits,
+//! graceful shutdown); requests go through [`router`] (exact-path routes, `Server` header, request
+//! log, panic guard) to the endpoints, of which `/rpc` is the main one: [`auth`] binds the request
+//! to a namespace, [`rpc`] parses and runs the call, [`wire`] writes the JSON, and [`error`] holds
+//! the one error table.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod connection;
+pub mod debug;
+pub mod error;
+pub mod metrics;
+pub mod router;
+pub mod rpc;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use messagedb_core::{NamespaceId, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use bootstrap::{bootstrap_default, Bootstrap, BootstrapError};
+
+/// Server settings that the binary takes from its configuration (SPEC §11.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// SPEC §4.7 authentication: anonymous callers act as admin, unknown tokens create their
+    /// namespace. (Choosing in-memory storage is the binary's job.)
+    pub test_mode: bool,
+    /// The `/rpc` body limit; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// SSE keepalive interval; `None` disables it.
+    pub sse_heartbeat: Option<Duration>,
+    /// Serve `/metrics`.
+    pub metrics: bool,
+    /// Serve `/debug/pprof/*` (admin only).
+    pub debug_endpoints: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            test_mode: false,
+            max_body_bytes: 16_777_216,
+            sse_heartbeat: Some(Duration::from_secs(15)),
+            metrics: true,
+            debug_endpoints: false,
+        }
+    }
+}
+
+/// Everything request handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    auth_cache: auth::AuthCache,
+    /// Open SSE subscriptions on this instance (`sys.health.connections`, `/metrics`).
+    subscriptions: AtomicUsize,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> AppState {
+        metrics::init();
+        AppState {
+            inner: Arc::new(Shared {
+                store,
+                config,
+                auth_cache: auth::AuthCache::default(),
+                subscriptions: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// How many SSE subscriptions are open now.
+    pub fn subscriptions(&self) -> usize {
+        self.inner.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Counts one SSE subscription for as long as the guard lives.
+    pub fn track_subscription(&self) -> SubscriptionGuard {
+        self.inner.subscriptions.fetch_add(1, Ordering::Relaxed);
+        SubscriptionGuard {
+            state: self.clone(),
+        }
+    }
+
+    pub(crate) fn auth_cache(&self) -> &auth::AuthCache {
+        &self.inner.auth_cache
+    }
+
+    /// Drops cached credentials of a namespace that was deleted or changed.
+    pub fn forget_namespace(&self, id: &NamespaceId) {
+        self.inner.auth_cache.forget(id);
+    }
+}
+
+/// One open SSE subscription; see [`AppState::track_subscription`].
+pub struct SubscriptionGuard {
+    state: AppState,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.state
+            .inner
+            .subscriptions
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, closes idle keep-alive connections,
+/// lets in-flight requests finish, and returns when every connection is done. (The binary wraps
+/// this in its own deadline.)
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router::build(state);
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    // Small request/response exchanges must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection::serve(stream, router.clone(), stopped.clone()));
+                }
+                // Running out of file descriptors and similar are transient: keep serving.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}

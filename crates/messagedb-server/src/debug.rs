@@ -1,0 +1,195 @@
+//! Debug endpoints (SPEC §13.2): a CPU profile in pprof format and memory statistics.
+//!
+//! They are routed only with `debug_endpoints` and need the admin token. The sampling profiler is
+//! process-wide (a `SIGPROF` timer), so at most one profile runs at a time in the process; a
+//! second request gets 409 rather than corrupting the first.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::Uri;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::AppState;
+
+/// Samples per second; a prime avoids lock-step with periodic work.
+const FREQUENCY: i32 = 99;
+
+static PROFILING: AtomicBool = AtomicBool::new(false);
+
+/// `GET /debug/pprof/profile?seconds=N`.
+pub async fn profile(State(_state): State<AppState>, caller: Caller, uri: Uri) -> Response {
+    match profile_bytes(&caller, &uri).await {
+        Ok(bytes) => {
+            let mut response = bytes.into_response();
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn profile_bytes(caller: &Caller, uri: &Uri) -> Result<Vec<u8>, ApiError> {
+    caller.require_admin()?;
+    let seconds = seconds(uri.query())?;
+    let _running = Running::acquire().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ProfileInProgress,
+            "A CPU profile is already being collected",
+        )
+    })?;
+    let duration = Duration::from_secs(seconds);
+    tokio::task::spawn_blocking(move || collect(duration))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "profiling task failed");
+            ApiError::internal()
+        })?
+        .map_err(|e| {
+            tracing::error!(error = %e, "profiling failed");
+            ApiError::internal()
+        })
+}
+
+/// Runs the profiler for `duration` on this blocking thread and encodes the result.
+fn collect(duration: Duration) -> Result<Vec<u8>, pprof::Error> {
+    use pprof::protos::Message;
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(FREQUENCY)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
+    // The profile is what happens during this wait; it is the requested duration, not a delay.
+    std::thread::sleep(duration);
+    let profile = guard.report().build()?.pprof()?;
+    Ok(profile.encode_to_vec())
+}
+
+/// `seconds`: default 30, 1–300.
+fn seconds(query: Option<&str>) -> Result<u64, ApiError> {
+    let value = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(key, _)| key == "seconds")
+            .map(|(_, v)| v.into_owned())
+    });
+    match value {
+        None => Ok(30),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n @ 1..=300) => Ok(n),
+            _ => Err(ApiError::invalid("seconds must be between 1 and 300")),
+        },
+    }
+}
+
+/// Holds the process-wide profiling slot.
+struct Running;
+
+impl Running {
+    fn acquire() -> Option<Running> {
+        PROFILING
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Running)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        PROFILING.store(false, Ordering::Release);
+    }
+}
+
+/// `GET /debug/pprof/allocs`: memory statistics as text. The system allocator keeps no counters,
+/// so this reports what the kernel knows about the process.
+pub async fn allocs(caller: Caller) -> Response {
+    if let Err(e) = caller.require_admin() {
+        return e.into_response();
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mut out =
+        String::from("# messagedb memory statistics\nallocator: system (no allocation counters)\n");
+    for (field, name) in [
+        ("VmRSS", "resident_bytes"),
+        ("VmHWM", "peak_resident_bytes"),
+        ("VmSize", "virtual_bytes"),
+        ("VmData", "data_bytes"),
+        ("RssAnon", "resident_anonymous_bytes"),
+    ] {
+        if let Some(kib) = kib_field(&status, field) {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(itoa::Buffer::new().format(kib * 1024));
+            out.push('\n');
+        }
+    }
+    if let Some(threads) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        out.push_str("threads: ");
+        out.push_str(itoa::Buffer::new().format(threads));
+        out.push('\n');
+    }
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A `Name:   123 kB` line of `/proc/self/status`, in KiB.
+fn kib_field(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_rules() {
+        assert_eq!(seconds(None).unwrap(), 30);
+        assert_eq!(seconds(Some("x=1")).unwrap(), 30);
+        assert_eq!(seconds(Some("seconds=1")).unwrap(), 1);
+        assert_eq!(seconds(Some("seconds=300")).unwrap(), 300);
+        for bad in [
+            "seconds=0",
+            "seconds=301",
+            "seconds=-1",
+            "seconds=abc",
+            "seconds=",
+        ] {
+            assert_eq!(
+                seconds(Some(bad)).unwrap_err().message,
+                "seconds must be between 1 and 300",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_fields() {
+        let status = "Name:\tx\nVmRSS:\t  1234 kB\nThreads:\t3\n";
+        assert_eq!(kib_field(status, "VmRSS"), Some(1234));
+        assert_eq!(kib_field(status, "VmHWM"), None);
+    }
+
+    #[test]
+    fn one_profile_at_a_time() {
+        let first = Running::acquire().unwrap();
+        assert!(Running::acquire().is_none());
+        drop(first);
+        assert!(Running::acquire().is_some());
+    }
+}

@@ -1,0 +1,399 @@
+//! The API error table (SPEC §5.3) and the one JSON error shape every endpoint answers with.
+//!
+//! Each [`ErrorCode`] maps to exactly one wire string and one HTTP status, in one `match`, so a
+//! code can never drift between endpoints. Errors render as
+//! `{"error":{"code":…,"message":…,"details":{…}}}` plus a newline; `details` is omitted when
+//! there are none. Server-side failures (5xx) are logged here with their full detail, once, at the
+//! point where they become an HTTP answer.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use axum::response::{IntoResponse, Response};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
+use http::StatusCode;
+use messagedb_core::StoreError;
+
+use crate::wire;
+
+/// Every error code the API can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Argument or envelope validation failed.
+    InvalidRequest,
+    /// A non-POST `/rpc` request; on the wire it is `INVALID_REQUEST`, with status 405.
+    MethodNotAllowed,
+    MethodNotFound,
+    NotFound,
+    AuthRequired,
+    AuthInvalidToken,
+    AuthUnauthorized,
+    NamespaceNotFound,
+    NamespaceExists,
+    StreamVersionConflict,
+    DuplicateMessageId,
+    PayloadTooLarge,
+    /// The `/rpc` request did not arrive completely within its deadline (SPEC §3).
+    RequestTimeout,
+    /// A second concurrent CPU profile (SPEC §13.2 allows a 409).
+    ProfileInProgress,
+    BackendError,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The stable wire string.
+    pub fn as_str(self) -> &'static str {
+        self.entry().0
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.entry().1
+    }
+
+    /// The table itself.
+    fn entry(self) -> (&'static str, StatusCode) {
+        match self {
+            ErrorCode::InvalidRequest => ("INVALID_REQUEST", StatusCode::BAD_REQUEST),
+            ErrorCode::MethodNotAllowed => ("INVALID_REQUEST", StatusCode::METHOD_NOT_ALLOWED),
+            ErrorCode::MethodNotFound => ("METHOD_NOT_FOUND", StatusCode::NOT_FOUND),
+            ErrorCode::NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            ErrorCode::AuthRequired => ("AUTH_REQUIRED", StatusCode::UNAUTHORIZED),
+            ErrorCode::AuthInvalidToken => ("AUTH_INVALID_TOKEN", StatusCode::UNAUTHORIZED),
+            ErrorCode::AuthUnauthorized => ("AUTH_UNAUTHORIZED", StatusCode::FORBIDDEN),
+            ErrorCode::NamespaceNotFound => ("NAMESPACE_NOT_FOUND", StatusCode::NOT_FOUND),
+            ErrorCode::NamespaceExists => ("NAMESPACE_EXISTS", StatusCode::CONFLICT),
+            ErrorCode::StreamVersionConflict => ("STREAM_VERSION_CONFLICT", StatusCode::CONFLICT),
+            ErrorCode::DuplicateMessageId => ("DUPLICATE_MESSAGE_ID", StatusCode::CONFLICT),
+            ErrorCode::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
+            ErrorCode::RequestTimeout => ("REQUEST_TIMEOUT", StatusCode::REQUEST_TIMEOUT),
+            ErrorCode::ProfileInProgress => ("PROFILE_IN_PROGRESS", StatusCode::CONFLICT),
+            ErrorCode::BackendError => ("BACKEND_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
+            ErrorCode::InternalError => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// The structured `details` object of an error. Keys render in ascending order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Details {
+    /// `{"error":"…"}`: a parser's or token parser's text.
+    Error(String),
+    /// `{"namespace":"…"}`: the namespace a rejected token named.
+    Namespace(String),
+    /// `{"actual":a,"expected":e,"stream":"s"}`.
+    VersionConflict {
+        actual: i64,
+        expected: i64,
+        stream: String,
+    },
+    /// `{"id":"…","stream":"…"}`.
+    DuplicateMessageId { id: String, stream: String },
+}
+
+/// The storage operation that failed, named as `BACKEND_ERROR` messages spell it (§5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    WriteMessage,
+    ReadStream,
+    ReadLastMessage,
+    ReadStreamVersion,
+    ReadCategory,
+    CreateNamespace,
+    DeleteNamespace,
+    ListNamespaces,
+    GetNamespaceInfo,
+    ListStreams,
+    ListCategories,
+    /// The registry lookup that authentication does; not an RPC, so not in the SPEC's list.
+    Authenticate,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::WriteMessage => "write message",
+            Op::ReadStream => "read stream",
+            Op::ReadLastMessage => "read last message",
+            Op::ReadStreamVersion => "read stream version",
+            Op::ReadCategory => "read category",
+            Op::CreateNamespace => "create namespace",
+            Op::DeleteNamespace => "delete namespace",
+            Op::ListNamespaces => "list namespaces",
+            Op::GetNamespaceInfo => "get namespace info",
+            Op::ListStreams => "list streams",
+            Op::ListCategories => "list categories",
+            Op::Authenticate => "authenticate",
+        }
+    }
+}
+
+/// An error answer: code, human message, optional details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+    pub details: Option<Details>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Details) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// A 400 `INVALID_REQUEST` with this message.
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// 403 `Admin token required` (SPEC §4.5).
+    pub fn admin_required() -> ApiError {
+        ApiError::new(ErrorCode::AuthUnauthorized, "Admin token required")
+    }
+
+    /// 500 `INTERNAL_ERROR`; the cause is logged by the caller.
+    pub fn internal() -> ApiError {
+        ApiError::new(ErrorCode::InternalError, "Internal server error")
+    }
+
+    /// Maps a store failure during `op` to its API answer.
+    pub fn from_store(op: Op, error: StoreError) -> ApiError {
+        match error {
+            StoreError::NamespaceNotFound(id) => ApiError::new(
+                ErrorCode::NamespaceNotFound,
+                format!("Namespace '{id}' not found"),
+            ),
+            StoreError::NamespaceExists(id) => ApiError::new(
+                ErrorCode::NamespaceExists,
+                format!("Namespace '{id}' already exists"),
+            ),
+            StoreError::VersionConflict {
+                stream,
+                expected,
+                actual,
+            } => ApiError::new(
+                ErrorCode::StreamVersionConflict,
+                format!("Expected version {expected}, stream is at version {actual}"),
+            )
+            .with_details(Details::VersionConflict {
+                actual,
+                expected,
+                stream: stream.into_string(),
+            }),
+            StoreError::DuplicateMessageId { id, stream } => ApiError::new(
+                ErrorCode::DuplicateMessageId,
+                format!("Message id {id} already exists in stream {stream}"),
+            )
+            .with_details(Details::DuplicateMessageId {
+                id: id.to_string(),
+                stream,
+            }),
+            StoreError::Backend(detail) => ApiError::new(
+                ErrorCode::BackendError,
+                format!("Failed to {}: {detail}", op.as_str()),
+            ),
+        }
+    }
+
+    /// The JSON envelope, ending in one newline.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(64 + self.message.len());
+        out.push_str(r#"{"error":{"code":""#);
+        out.push_str(self.code.as_str());
+        out.push_str(r#"","message":"#);
+        wire::push_str(&mut out, &self.message);
+        if let Some(details) = &self.details {
+            out.push_str(r#","details":"#);
+            push_details(&mut out, details);
+        }
+        out.push_str("}}\n");
+        out
+    }
+}
+
+fn push_details(out: &mut String, details: &Details) {
+    match details {
+        Details::Error(text) => {
+            out.push_str(r#"{"error":"#);
+            wire::push_str(out, text);
+        }
+        Details::Namespace(id) => {
+            out.push_str(r#"{"namespace":"#);
+            wire::push_str(out, id);
+        }
+        Details::VersionConflict {
+            actual,
+            expected,
+            stream,
+        } => {
+            out.push_str(r#"{"actual":"#);
+            wire::push_i64(out, *actual);
+            out.push_str(r#","expected":"#);
+            wire::push_i64(out, *expected);
+            out.push_str(r#","stream":"#);
+            wire::push_str(out, stream);
+        }
+        Details::DuplicateMessageId { id, stream } => {
+            out.push_str(r#"{"id":"#);
+            wire::push_str(out, id);
+            out.push_str(r#","stream":"#);
+            wire::push_str(out, stream);
+        }
+    }
+    out.push('}');
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        if status.is_server_error() {
+            // The detail goes to the log; the answer carries only the message.
+            tracing::error!(code = self.code.as_str(), error = %self.message, "request failed");
+        }
+        let mut response = (status, self.to_json()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match self.code {
+            ErrorCode::MethodNotAllowed => {
+                headers.insert(ALLOW, HeaderValue::from_static("POST"));
+            }
+            // The rest of an over-long or overdue body is not read, so the connection cannot
+            // be reused.
+            ErrorCode::PayloadTooLarge | ErrorCode::RequestTimeout => {
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The exact 404 for unknown or disabled paths (SPEC §3); unlike other envelopes it has no
+/// trailing newline.
+pub const NOT_FOUND_BODY: &str = r#"{"error":{"code":"NOT_FOUND","message":"Endpoint not found"}}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messagedb_core::{MessageId, NamespaceId, StreamName};
+    use std::sync::Arc;
+
+    #[test]
+    fn table_has_the_spec_statuses() {
+        let cases = [
+            (ErrorCode::InvalidRequest, "INVALID_REQUEST", 400),
+            (ErrorCode::MethodNotAllowed, "INVALID_REQUEST", 405),
+            (ErrorCode::MethodNotFound, "METHOD_NOT_FOUND", 404),
+            (ErrorCode::NotFound, "NOT_FOUND", 404),
+            (ErrorCode::AuthRequired, "AUTH_REQUIRED", 401),
+            (ErrorCode::AuthInvalidToken, "AUTH_INVALID_TOKEN", 401),
+            (ErrorCode::AuthUnauthorized, "AUTH_UNAUTHORIZED", 403),
+            (ErrorCode::NamespaceNotFound, "NAMESPACE_NOT_FOUND", 404),
+            (ErrorCode::NamespaceExists, "NAMESPACE_EXISTS", 409),
+            (
+                ErrorCode::StreamVersionConflict,
+                "STREAM_VERSION_CONFLICT",
+                409,
+            ),
+            (ErrorCode::DuplicateMessageId, "DUPLICATE_MESSAGE_ID", 409),
+            (ErrorCode::PayloadTooLarge, "PAYLOAD_TOO_LARGE", 413),
+            (ErrorCode::BackendError, "BACKEND_ERROR", 500),
+            (ErrorCode::InternalError, "INTERNAL_ERROR", 500),
+        ];
+        for (code, text, status) in cases {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.status().as_u16(), status, "{text}");
+        }
+    }
+
+    #[test]
+    fn envelope_shapes() {
+        assert_eq!(
+            ApiError::invalid("Missing method name").to_json(),
+            "{\"error\":{\"code\":\"INVALID_REQUEST\",\"message\":\"Missing method name\"}}\n"
+        );
+        let conflict = ApiError::from_store(
+            Op::WriteMessage,
+            StoreError::VersionConflict {
+                stream: StreamName::parse("account-1").unwrap(),
+                expected: -1,
+                actual: 0,
+            },
+        );
+        assert_eq!(
+            conflict.to_json(),
+            concat!(
+                r#"{"error":{"code":"STREAM_VERSION_CONFLICT","message":"Expected version -1, stream is at version 0","#,
+                r#""details":{"actual":0,"expected":-1,"stream":"account-1"}}}"#,
+                "\n"
+            )
+        );
+        let id = MessageId::parse("0190F2C4-3B1E-7C2A-9D4E-1F2A3B4C5D6E").unwrap();
+        let dup = ApiError::from_store(
+            Op::WriteMessage,
+            StoreError::DuplicateMessageId {
+                id,
+                stream: "a\"b".into(),
+            },
+        );
+        assert_eq!(
+            dup.to_json(),
+            concat!(
+                r#"{"error":{"code":"DUPLICATE_MESSAGE_ID","message":"Message id 0190f2c4-3b1e-7c2a-9d4e-1f2a3b4c5d6e already exists in stream a\"b","#,
+                r#""details":{"id":"0190f2c4-3b1e-7c2a-9d4e-1f2a3b4c5d6e","stream":"a\"b"}}}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn store_errors_map_to_codes_and_messages() {
+        let id = NamespaceId::parse("tenant-a").unwrap();
+        let e = ApiError::from_store(
+            Op::GetNamespaceInfo,
+            StoreError::NamespaceNotFound(id.clone()),
+        );
+        assert_eq!(
+            (e.code, e.message.as_ref()),
+            (
+                ErrorCode::NamespaceNotFound,
+                "Namespace 'tenant-a' not found"
+            )
+        );
+        let e = ApiError::from_store(Op::CreateNamespace, StoreError::NamespaceExists(id));
+        assert_eq!(
+            (e.code, e.message.as_ref()),
+            (
+                ErrorCode::NamespaceExists,
+                "Namespace 'tenant-a' already exists"
+            )
+        );
+        let io = std::io::Error::other("disk on fire");
+        let e = ApiError::from_store(Op::ReadCategory, StoreError::Backend(Arc::new(io)));
+        assert_eq!(
+            (e.code, e.message.as_ref()),
+            (
+                ErrorCode::BackendError,
+                "Failed to read category: disk on fire"
+            )
+        );
+        assert!(e.details.is_none());
+    }
+}

@@ -1,0 +1,350 @@
+//! The JSON-RPC surface (SPEC §5, §6): envelope parsing, the closed set of methods, dispatch.
+//!
+//! A request goes through [`parse_request`] (envelope, method name, then the method's own
+//! `parse`, which validates arguments in the SPEC's order and returns owned, validated values) and
+//! then [`apply`], one exhaustive `match` that calls the method's `apply`. Authorization happens
+//! inside each `apply`, so it always runs after argument validation (§5.1 step 7).
+
+pub mod args;
+pub mod category_get;
+pub mod ns_categories;
+pub mod ns_create;
+pub mod ns_delete;
+pub mod ns_info;
+pub mod ns_list;
+pub mod ns_streams;
+pub mod stream_get;
+pub mod stream_last;
+pub mod stream_version;
+pub mod stream_write;
+pub mod sys_health;
+pub mod sys_version;
+
+use serde_json::value::RawValue;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, Details, ErrorCode};
+use crate::AppState;
+use args::Args;
+
+/// Deepest nesting a request body may have, the envelope array included. Matches `serde_json`'s
+/// own limit, which it does not apply to the raw values we keep for `data`/`metadata`.
+pub const MAX_DEPTH: usize = 128;
+
+/// Every RPC method; nothing else exists (§6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    SysVersion,
+    SysHealth,
+    StreamWrite,
+    StreamGet,
+    StreamLast,
+    StreamVersion,
+    CategoryGet,
+    NsCreate,
+    NsDelete,
+    NsList,
+    NsInfo,
+    NsStreams,
+    NsCategories,
+}
+
+impl Method {
+    pub const ALL: [Method; 13] = [
+        Method::SysVersion,
+        Method::SysHealth,
+        Method::StreamWrite,
+        Method::StreamGet,
+        Method::StreamLast,
+        Method::StreamVersion,
+        Method::CategoryGet,
+        Method::NsCreate,
+        Method::NsDelete,
+        Method::NsList,
+        Method::NsInfo,
+        Method::NsStreams,
+        Method::NsCategories,
+    ];
+
+    /// The wire name; lookup is case-sensitive.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::SysVersion => "sys.version",
+            Method::SysHealth => "sys.health",
+            Method::StreamWrite => "stream.write",
+            Method::StreamGet => "stream.get",
+            Method::StreamLast => "stream.last",
+            Method::StreamVersion => "stream.version",
+            Method::CategoryGet => "category.get",
+            Method::NsCreate => "ns.create",
+            Method::NsDelete => "ns.delete",
+            Method::NsList => "ns.list",
+            Method::NsInfo => "ns.info",
+            Method::NsStreams => "ns.streams",
+            Method::NsCategories => "ns.categories",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// A parsed, validated RPC call, ready to [`apply`].
+#[derive(Debug)]
+pub struct Request {
+    call: Call,
+}
+
+impl Request {
+    pub fn method(&self) -> Method {
+        match &self.call {
+            Call::SysVersion => Method::SysVersion,
+            Call::SysHealth => Method::SysHealth,
+            Call::StreamWrite(_) => Method::StreamWrite,
+            Call::StreamGet(_) => Method::StreamGet,
+            Call::StreamLast(_) => Method::StreamLast,
+            Call::StreamVersion(_) => Method::StreamVersion,
+            Call::CategoryGet(_) => Method::CategoryGet,
+            Call::NsCreate(_) => Method::NsCreate,
+            Call::NsDelete(_) => Method::NsDelete,
+            Call::NsList => Method::NsList,
+            Call::NsInfo(_) => Method::NsInfo,
+            Call::NsStreams(_) => Method::NsStreams,
+            Call::NsCategories => Method::NsCategories,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Call {
+    SysVersion,
+    SysHealth,
+    StreamWrite(messagedb_core::NewMessage),
+    StreamGet(stream_get::StreamGet),
+    StreamLast(stream_last::StreamLast),
+    StreamVersion(messagedb_core::StreamName),
+    CategoryGet(messagedb_core::CategoryQuery),
+    NsCreate(ns_create::NsCreate),
+    NsDelete(messagedb_core::NamespaceId),
+    NsList,
+    NsInfo(messagedb_core::NamespaceId),
+    NsStreams(messagedb_core::StreamsQuery),
+    NsCategories,
+}
+
+/// Parses a `/rpc` body: envelope (§5.1 step 4), method (step 5) and arguments (step 6).
+/// Never panics, whatever the input.
+pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|e| malformed(format!("invalid UTF-8: {e}")))?;
+    let items: Option<Vec<&RawValue>> =
+        serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    check_structure(text).map_err(malformed)?;
+    let items = items.unwrap_or_default();
+    let Some(first) = items.first() else {
+        return Err(ApiError::invalid("Missing method name"));
+    };
+    let name =
+        args::as_str(first).ok_or_else(|| ApiError::invalid("Method name must be a string"))?;
+    let method = Method::from_name(&name).ok_or_else(|| {
+        ApiError::new(ErrorCode::MethodNotFound, format!("Unknown method: {name}"))
+    })?;
+    let args = Args(&items[1..]);
+    let call = match method {
+        Method::SysVersion => Call::SysVersion,
+        Method::SysHealth => Call::SysHealth,
+        Method::StreamWrite => Call::StreamWrite(stream_write::parse(args)?),
+        Method::StreamGet => Call::StreamGet(stream_get::parse(args)?),
+        Method::StreamLast => Call::StreamLast(stream_last::parse(args)?),
+        Method::StreamVersion => Call::StreamVersion(stream_version::parse(args)?),
+        Method::CategoryGet => Call::CategoryGet(category_get::parse(args)?),
+        Method::NsCreate => Call::NsCreate(ns_create::parse(args)?),
+        Method::NsDelete => Call::NsDelete(ns_delete::parse(args)?),
+        Method::NsList => Call::NsList,
+        Method::NsInfo => Call::NsInfo(ns_info::parse(args)?),
+        Method::NsStreams => Call::NsStreams(ns_streams::parse(args)?),
+        Method::NsCategories => Call::NsCategories,
+    };
+    Ok(Request { call })
+}
+
+/// What a method's `apply` may use: the server state and the authenticated caller.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub caller: &'a Caller,
+}
+
+/// Runs a parsed request; the `Ok` value is the JSON result text ending in `\n`.
+pub async fn apply(request: Request, ctx: &Ctx<'_>) -> Result<String, ApiError> {
+    match request.call {
+        Call::SysVersion => Ok(sys_version::apply()),
+        Call::SysHealth => Ok(sys_health::apply(ctx)),
+        Call::StreamWrite(message) => stream_write::apply(ctx, message).await,
+        Call::StreamGet(get) => stream_get::apply(ctx, get).await,
+        Call::StreamLast(last) => stream_last::apply(ctx, last).await,
+        Call::StreamVersion(stream) => stream_version::apply(ctx, stream).await,
+        Call::CategoryGet(query) => category_get::apply(ctx, query).await,
+        Call::NsCreate(create) => ns_create::apply(ctx, create).await,
+        Call::NsDelete(id) => ns_delete::apply(ctx, id).await,
+        Call::NsList => ns_list::apply(ctx).await,
+        Call::NsInfo(id) => ns_info::apply(ctx, id).await,
+        Call::NsStreams(query) => ns_streams::apply(ctx, query).await,
+        Call::NsCategories => ns_categories::apply(ctx).await,
+    }
+}
+
+/// 400 `Malformed JSON request` with the parser's text.
+pub fn malformed(detail: impl Into<String>) -> ApiError {
+    ApiError::invalid("Malformed JSON request").with_details(Details::Error(detail.into()))
+}
+
+/// Checks what `serde_json` does not when it skips over raw values: nesting depth and unpaired
+/// surrogate escapes (§2.6). `json` must already be valid JSON, so escapes are well formed.
+fn check_structure(json: &str) -> Result<(), String> {
+    let bytes = json.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!("recursion limit exceeded at byte {i}"));
+                }
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'"' => i = skip_string(bytes, i)?,
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Returns the index just past the string opening at `start`, rejecting unpaired surrogates.
+fn skip_string(bytes: &[u8], start: usize) -> Result<usize, String> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' if bytes.get(i + 1) == Some(&b'u') => match hex4(bytes, i + 2) {
+                Some(0xD800..=0xDBFF) => {
+                    let low = match (bytes.get(i + 6), bytes.get(i + 7)) {
+                        (Some(b'\\'), Some(b'u')) => hex4(bytes, i + 8),
+                        _ => None,
+                    };
+                    if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                        return Err(format!("unpaired surrogate in \\u escape at byte {i}"));
+                    }
+                    i += 12;
+                }
+                Some(0xDC00..=0xDFFF) => {
+                    return Err(format!("unpaired surrogate in \\u escape at byte {i}"))
+                }
+                _ => i += 6,
+            },
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    Ok(i)
+}
+
+fn hex4(bytes: &[u8], at: usize) -> Option<u16> {
+    let digits = bytes.get(at..at + 4)?;
+    let text = std::str::from_utf8(digits).ok()?;
+    u16::from_str_radix(text, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(body: &[u8]) -> ApiError {
+        parse_request(body).unwrap_err()
+    }
+
+    #[test]
+    fn malformed_envelopes() {
+        let cases: [&[u8]; 10] = [
+            b"",
+            b"{}",
+            b"[\"sys.version\"] x",
+            b"\"sys.version\"",
+            b"5",
+            b"[\"sys.version\",\xff]",
+            b"\xef\xbb\xbf[\"sys.version\"]",
+            br#"["stream.write","a",{"type":"t","data":{"s":"\ud800"}}]"#,
+            br#"["sys.version","\udc00x"]"#,
+            b"[\"sys.version\"",
+        ];
+        for body in cases {
+            let e = error_of(body);
+            assert_eq!(
+                e.code,
+                ErrorCode::InvalidRequest,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(e.message, "Malformed JSON request");
+            assert!(matches!(e.details, Some(Details::Error(ref t)) if !t.is_empty()));
+        }
+    }
+
+    #[test]
+    fn nesting_limit_counts_the_envelope() {
+        let nested = |levels: usize| {
+            let mut body = String::from(r#"["sys.version","#);
+            body.push_str(&"[".repeat(levels - 1));
+            body.push_str(&"]".repeat(levels - 1));
+            body.push(']');
+            body
+        };
+        assert!(parse_request(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(
+            error_of(nested(MAX_DEPTH + 1).as_bytes()).message,
+            "Malformed JSON request"
+        );
+        let deep_data = format!(
+            r#"["stream.write","a",{{"type":"t","data":{{"x":{}{}}}}}]"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(
+            error_of(deep_data.as_bytes()).message,
+            "Malformed JSON request"
+        );
+    }
+
+    #[test]
+    fn method_name_errors() {
+        assert_eq!(error_of(b"[]").message, "Missing method name");
+        assert_eq!(error_of(b"null").message, "Missing method name");
+        assert_eq!(error_of(b"[1]").message, "Method name must be a string");
+        assert_eq!(error_of(b"[null]").message, "Method name must be a string");
+        let e = error_of(br#"["nope"]"#);
+        assert_eq!(
+            (e.code, e.message.as_ref()),
+            (ErrorCode::MethodNotFound, "Unknown method: nope")
+        );
+        assert_eq!(
+            error_of(br#"["Stream.Get","x"]"#).code,
+            ErrorCode::MethodNotFound
+        );
+    }
+
+    #[test]
+    fn every_method_name_round_trips() {
+        for m in Method::ALL {
+            assert_eq!(Method::from_name(m.name()), Some(m));
+        }
+        let ok = parse_request(br#" [ "sys.version" , 1 , {"x":null} ] "#).unwrap();
+        assert_eq!(ok.method(), Method::SysVersion);
+        let escaped = parse_request(br#"["sys.\u0068ealth"]"#).unwrap();
+        assert_eq!(escaped.method(), Method::SysHealth);
+        assert!(parse_request(br#"["sys.version","\ud83d\ude00"]"#).is_ok());
+    }
+}
