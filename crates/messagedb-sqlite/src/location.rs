@@ -1,0 +1,227 @@
+//! Where the databases live: a data directory on disk, or SQLite's in-memory `memdb` VFS.
+//!
+//! Both modes run the same code. On disk every database is in WAL mode with `synchronous=FULL`,
+//! so a commit is durable when it returns and readers never wait for the writer. In memory,
+//! databases are named `file:/<store prefix>-<key>?vfs=memdb`, which the writer and the readers
+//! of one namespace share; `memdb` has no WAL, so there the namespace gate makes the writer
+//! exclude readers for the duration of a transaction (see [`crate::namespace`]).
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// How long a connection retries on `SQLITE_BUSY`. Busy only happens in unusual situations (WAL
+/// recovery, a checkpoint racing a reader), so this is a safety net, not a synchronisation tool.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Suffixes of the files SQLite keeps for one database.
+const FILE_SUFFIXES: [&str; 4] = [".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal"];
+
+/// Distinguishes the memdb names of several in-memory stores in one process (tests open many).
+static MEMORY_STORES: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug)]
+pub(crate) enum Location {
+    Disk {
+        /// The data directory, as given.
+        dir: PathBuf,
+    },
+    Memory {
+        /// `messagedb-<pid>-<n>`: unique among the stores of this process.
+        prefix: String,
+    },
+}
+
+impl Location {
+    pub(crate) fn disk(dir: &Path) -> Location {
+        Location::Disk {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub(crate) fn memory() -> Location {
+        let n = MEMORY_STORES.fetch_add(1, Ordering::Relaxed);
+        Location::Memory {
+            prefix: format!("messagedb-{}-{n}", std::process::id()),
+        }
+    }
+
+    /// In memory (`memdb`, no WAL) a write transaction must exclude readers; on disk it need not.
+    pub(crate) fn writer_excludes_readers(&self) -> bool {
+        matches!(self, Location::Memory { .. })
+    }
+
+    /// The directory holding the namespace files, on disk.
+    pub(crate) fn namespace_dir(&self) -> Option<PathBuf> {
+        match self {
+            Location::Disk { dir } => Some(dir.join("ns")),
+            Location::Memory { .. } => None,
+        }
+    }
+
+    pub(crate) fn registry_path(&self) -> Option<PathBuf> {
+        match self {
+            Location::Disk { dir } => Some(dir.join("registry.sqlite")),
+            Location::Memory { .. } => None,
+        }
+    }
+
+    /// A human-readable name for a namespace database, for error messages.
+    pub(crate) fn describe_namespace(&self, key: &str) -> String {
+        match self {
+            Location::Disk { dir } => dir
+                .join("ns")
+                .join(format!("{key}.sqlite"))
+                .display()
+                .to_string(),
+            Location::Memory { prefix } => format!("in-memory namespace database {prefix}-{key}"),
+        }
+    }
+
+    /// Opens the registry database (creating it), configured for durable writes.
+    pub(crate) fn open_registry(&self) -> rusqlite::Result<Connection> {
+        let conn = match self.registry_path() {
+            Some(path) => {
+                let conn = Connection::open_with_flags(path, write_flags())?;
+                set_wal(&conn)?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    /// Opens (creating if needed) the one write connection of a namespace.
+    pub(crate) fn open_writer(&self, key: &str) -> rusqlite::Result<Connection> {
+        let conn = match self {
+            Location::Disk { dir } => {
+                let conn = Connection::open_with_flags(namespace_file(dir, key), write_flags())?;
+                set_wal(&conn)?;
+                // Bound the WAL file after checkpoints so a burst of writes does not leave a
+                // huge file behind for ever.
+                conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+                conn
+            }
+            Location::Memory { prefix } => {
+                let conn = Connection::open_with_flags(
+                    memdb_uri(prefix, key),
+                    write_flags() | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                // memdb would put a rollback journal on the real file system; keep it in memory.
+                set_journal_mode(&conn, "MEMORY")?;
+                conn.pragma_update(None, "synchronous", "OFF")?;
+                conn
+            }
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -16 * 1024)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(conn)
+    }
+
+    /// Opens a read connection to an existing namespace database. It never creates the file:
+    /// a reader racing a deletion must fail, not resurrect an empty database.
+    pub(crate) fn open_reader(&self, key: &str) -> rusqlite::Result<Connection> {
+        let conn = match self {
+            Location::Disk { dir } => Connection::open_with_flags(
+                namespace_file(dir, key),
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+            Location::Memory { prefix } => Connection::open_with_flags(
+                memdb_uri(prefix, key),
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -8 * 1024)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    /// Removes a namespace's database files. Every connection to it must be closed already.
+    pub(crate) fn remove_namespace_files(&self, key: &str) -> io::Result<()> {
+        let Some(ns_dir) = self.namespace_dir() else {
+            return Ok(());
+        };
+        for suffix in FILE_SUFFIXES {
+            match std::fs::remove_file(ns_dir.join(format!("{key}{suffix}"))) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes namespace files whose key has no registry row: leftovers of a deletion or a
+    /// creation that was interrupted by a crash. Failures are logged, not fatal.
+    pub(crate) fn remove_orphans(&self, known_keys: &HashSet<String>) -> io::Result<()> {
+        let Some(ns_dir) = self.namespace_dir() else {
+            return Ok(());
+        };
+        for entry in std::fs::read_dir(&ns_dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(key) = FILE_SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
+                continue;
+            };
+            if known_keys.contains(key) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "removed orphan namespace file")
+                }
+                Err(error) => {
+                    tracing::warn!(file = %entry.path().display(), %error, "cannot remove orphan namespace file")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
+fn namespace_file(dir: &Path, key: &str) -> PathBuf {
+    dir.join("ns").join(format!("{key}.sqlite"))
+}
+
+fn memdb_uri(prefix: &str, key: &str) -> String {
+    format!("file:/{prefix}-{key}?vfs=memdb")
+}
+
+/// WAL lets readers run beside the writer; `synchronous=FULL` fsyncs the WAL on every commit,
+/// which is what makes an acknowledged write survive `kill -9` and OS crashes (SPEC §10.2 I2).
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    set_journal_mode(conn, "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")
+}
+
+/// SQLite answers a journal-mode change with the mode in effect, which may not be the one asked.
+fn set_journal_mode(conn: &Connection, wanted: &str) -> rusqlite::Result<()> {
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", wanted, |row| row.get(0))?;
+    if mode.eq_ignore_ascii_case(wanted) {
+        return Ok(());
+    }
+    Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+        Some(format!(
+            "journal_mode {wanted} refused (the database stays in {mode})"
+        )),
+    ))
+}

@@ -1,0 +1,351 @@
+//! The write path: one OS thread per namespace owns the write connection and group-commits.
+//!
+//! Requests arrive on a bounded channel. The thread waits for one, then drains whatever else is
+//! queued (up to [`MAX_BATCH`]) and runs the whole batch in ONE transaction: each request, in
+//! arrival order, gets its own outcome (idempotent retry, duplicate id, version conflict, or an
+//! append at the next global position), the counter row is updated once, the transaction
+//! commits (one fsync for the batch), and only then is every request answered (SPEC §6.3,
+//! §10.3). Because a single thread assigns positions and commits, commit order is gpos order and
+//! a reader can never see gpos N+1 before N (I4).
+//!
+//! Isolation between the requests of a batch needs no savepoint: a request changes the database
+//! with exactly one statement (its `INSERT`), and SQLite undoes a failed statement on its own
+//! without touching the rest of the transaction. The only failures that abort the whole
+//! transaction (I/O errors, a full disk) are detected with `is_autocommit`, and then, like a
+//! failed `COMMIT`, every request of the batch gets a backend error.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use messagedb_core::{MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error;
+use crate::namespace::{Shared, Status};
+use crate::reads;
+
+/// The most requests one transaction takes. Large enough to amortise the fsync, small enough
+/// that the first request of a batch is not kept waiting behind thousands of others.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Requests waiting for the writer; beyond this, `stream.write` callers wait asynchronously.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// A write as the writer receives it: validated, with its id and correlation category already
+/// worked out by the caller's task, so the single writer thread does as little as possible.
+pub(crate) struct WriteRequest {
+    pub(crate) message: NewMessage,
+    /// `message.id`, or a fresh UUIDv7 when it was `None`.
+    pub(crate) id: MessageId,
+    pub(crate) correlation: Option<String>,
+}
+
+impl WriteRequest {
+    pub(crate) fn new(message: NewMessage) -> WriteRequest {
+        WriteRequest {
+            id: message.id.unwrap_or_else(MessageId::new_v7),
+            correlation: message.correlation_category(),
+            message,
+        }
+    }
+}
+
+/// What the writer reports when it stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReport {
+    /// The number of messages in the namespace after the last commit (for `ns.delete`).
+    MessageCount,
+    Nothing,
+}
+
+type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+
+enum Command {
+    Write(WriteRequest, Reply),
+    /// Commit what was queued before, close the connection, report, exit.
+    Stop(
+        StopReport,
+        std::sync::mpsc::Sender<rusqlite::Result<Option<u64>>>,
+    ),
+}
+
+/// The namespace's handle on its writer thread.
+pub(crate) struct WriterHandle {
+    commands: mpsc::Sender<Command>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Starts the writer thread of a namespace whose database `conn` has been migrated.
+pub(crate) fn spawn(conn: Connection, shared: Arc<Shared>) -> Result<WriterHandle, SpawnError> {
+    let next_global_position = next_global_position(&conn)?;
+    let (commands, receiver) = mpsc::channel(QUEUE_CAPACITY);
+    let writer = Writer {
+        conn,
+        shared,
+        next_global_position,
+    };
+    let thread = std::thread::Builder::new()
+        .name("messagedb-writer".to_owned())
+        .spawn(move || writer.run(receiver))
+        .map_err(SpawnError::Thread)?;
+    Ok(WriterHandle {
+        commands,
+        thread: Mutex::new(Some(thread)),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpawnError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start the writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl WriterHandle {
+    /// Queues a write and waits for its outcome; `None` if the writer has stopped.
+    pub(crate) async fn submit(
+        &self,
+        request: WriteRequest,
+    ) -> Option<Result<WriteOutcome, StoreError>> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Write(request, reply))
+            .await
+            .ok()?;
+        outcome.await.ok()
+    }
+
+    /// Stops the writer after the writes queued so far and waits for its thread. Blocking.
+    pub(crate) fn stop(&self, report: StopReport) -> rusqlite::Result<Option<u64>> {
+        let (done, finished) = std::sync::mpsc::channel();
+        let result = match self.commands.blocking_send(Command::Stop(report, done)) {
+            Ok(()) => finished.recv().unwrap_or(Ok(None)),
+            // Already stopped (a second shutdown, or the thread died).
+            Err(_) => Ok(None),
+        };
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("a namespace writer thread panicked");
+            }
+        }
+        result
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    shared: Arc<Shared>,
+    /// The next global position to assign: the counter row, cached. Only this thread moves it.
+    next_global_position: i64,
+}
+
+/// Why a request was not appended.
+enum Refusal {
+    /// A semantic outcome (conflict, duplicate id) for this request only.
+    Store(StoreError),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(error: rusqlite::Error) -> Refusal {
+        Refusal::Sqlite(error)
+    }
+}
+
+impl Writer {
+    fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
+        while let Some(command) = commands.blocking_recv() {
+            let mut stop = None;
+            match command {
+                Command::Write(request, reply) => batch.push((request, reply)),
+                Command::Stop(report, done) => stop = Some((report, done)),
+            }
+            #[cfg(test)]
+            let held = self
+                .shared
+                .hold
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            while stop.is_none() && batch.len() < MAX_BATCH {
+                match commands.try_recv() {
+                    Ok(Command::Write(request, reply)) => batch.push((request, reply)),
+                    Ok(Command::Stop(report, done)) => stop = Some((report, done)),
+                    Err(_) => break,
+                }
+            }
+            #[cfg(test)]
+            drop(held);
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            if let Some((report, done)) = stop {
+                let result = match report {
+                    StopReport::MessageCount => reads::message_count(&self.conn).map(Some),
+                    StopReport::Nothing => Ok(None),
+                };
+                // Close the connection before answering: the caller may delete the files next.
+                drop(self);
+                let _ = done.send(result);
+                // Requests queued after the stop are dropped with the channel; their callers
+                // see the writer gone and report the namespace deleted or the store closed.
+                return;
+            }
+        }
+    }
+
+    /// Runs one batch and answers every request in it.
+    fn commit(&mut self, batch: &mut Vec<(WriteRequest, Reply)>) {
+        let shared = Arc::clone(&self.shared);
+        let gate = shared.enter_write();
+        if gate.status() == Status::Deleted {
+            drop(gate);
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(StoreError::NamespaceNotFound(shared.id.clone())));
+            }
+            return;
+        }
+        let outcomes = self.transaction(batch);
+        drop(gate);
+        match outcomes {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(namespace = %shared.id, error = %e, "write transaction failed");
+                let error = error::sqlite(e);
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// One transaction for the whole batch; `Err` when nothing of it was committed.
+    fn transaction(
+        &mut self,
+        batch: &[(WriteRequest, Reply)],
+    ) -> rusqlite::Result<Vec<Result<WriteOutcome, StoreError>>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut next = self.next_global_position;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (request, _) in batch {
+            let outcome = match apply(&tx, request, next) {
+                Ok(outcome) => {
+                    if let WriteOutcome::Appended(_) = outcome {
+                        next += 1;
+                    }
+                    Ok(outcome)
+                }
+                Err(Refusal::Store(refusal)) => Err(refusal),
+                // SQLite rolled the whole transaction back: the earlier appends are gone too.
+                Err(Refusal::Sqlite(e)) if tx.is_autocommit() => return Err(e),
+                Err(Refusal::Sqlite(e)) => Err(error::sqlite(e)),
+            };
+            outcomes.push(outcome);
+        }
+        if next != self.next_global_position {
+            tx.prepare_cached("UPDATE counter SET next_global_position = ?1")?
+                .execute([next])?;
+        }
+        tx.commit()?;
+        self.next_global_position = next;
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(outcomes)
+    }
+}
+
+/// One request inside the batch transaction: idempotency, then version check, then insert
+/// (SPEC §6.3). Earlier requests of the batch are visible, being in the same transaction.
+fn apply(
+    conn: &Connection,
+    request: &WriteRequest,
+    global_position: i64,
+) -> Result<WriteOutcome, Refusal> {
+    let message = &request.message;
+    let id = request.id.as_uuid().as_bytes();
+    // A generated UUIDv7 cannot collide in practice; if it ever did, the unique index would turn
+    // the insert into a backend error rather than a silent duplicate. So only supplied ids pay
+    // for this lookup.
+    if message.id.is_some() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT stream_name, type, position, global_position FROM messages WHERE id = ?1",
+        )?;
+        let mut rows = stmt.query([id])?;
+        if let Some(row) = rows.next()? {
+            let stream = reads::text(row, 0)?;
+            if stream == message.stream_name.as_str()
+                && reads::text(row, 1)? == message.message_type
+            {
+                return Ok(WriteOutcome::AlreadyWritten(Positions {
+                    position: row.get(2)?,
+                    global_position: row.get(3)?,
+                }));
+            }
+            return Err(Refusal::Store(StoreError::DuplicateMessageId {
+                id: request.id,
+                stream: stream.to_owned(),
+            }));
+        }
+    }
+    let version = conn
+        .prepare_cached(
+            "SELECT position FROM messages WHERE stream_name = ?1 ORDER BY position DESC LIMIT 1",
+        )?
+        .query_row([message.stream_name.as_str()], |row| row.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(-1);
+    if let Some(expected) = message.expected_version {
+        if expected != version {
+            return Err(Refusal::Store(StoreError::VersionConflict {
+                stream: message.stream_name.clone(),
+                expected,
+                actual: version,
+            }));
+        }
+    }
+    let position = version + 1;
+    conn.prepare_cached(
+        "INSERT INTO messages (global_position, position, stream_name, category, type, id, data, \
+         metadata, correlation_category, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        global_position,
+        position,
+        message.stream_name.as_str(),
+        message.stream_name.category(),
+        message.message_type,
+        id,
+        message.data,
+        message.metadata,
+        request.correlation,
+        Timestamp::now().as_micros(),
+    ])?;
+    Ok(WriteOutcome::Appended(Positions {
+        position,
+        global_position,
+    }))
+}
+
+/// The counter, or one past the highest stored position if that is larger (a counter must
+/// never hand out a used position, whatever happened to the row).
+fn next_global_position(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT max((SELECT next_global_position FROM counter), \
+                    coalesce((SELECT max(global_position) FROM messages), 0) + 1)",
+        [],
+        |row| row.get(0),
+    )
+}
