@@ -67,7 +67,7 @@ impl fmt::Display for Timestamp {
         if micros != 0 {
             let mut digits = 6;
             let mut frac = micros;
-            while frac % 10 == 0 {
+            while frac.is_multiple_of(10) {
                 frac /= 10;
                 digits -= 1;
             }
