@@ -162,6 +162,7 @@ async fn acknowledged_writes_survive_sigkill() {
     while writers.join_next().await.is_some() {}
     let acks = acks.lock().unwrap().clone();
     assert!(acks.len() >= 300);
+    eprintln!("{} writes acknowledged before SIGKILL", acks.len());
 
     let server = restart(dir.path());
     let client = server.client(Some(ADMIN));
@@ -213,6 +214,11 @@ async fn sigterm_drains_in_flight_writes() {
     while writers.join_next().await.is_some() {}
     drop(server);
     let acks = acks.lock().unwrap().clone();
+    eprintln!(
+        "{} writes acknowledged; exited {:?} after SIGTERM",
+        acks.len(),
+        signalled.elapsed()
+    );
 
     let server = restart(dir.path());
     verify(&server.client(Some(ADMIN)), "term", &acks).await;
