@@ -3,7 +3,7 @@
 
 use messagedb_client::{Client, ClientError, NewMessage};
 
-use crate::support::TestServer;
+use crate::support::{http, TestServer};
 
 #[tokio::test]
 async fn api_errors_carry_status_code_message_and_details() {
@@ -31,7 +31,7 @@ async fn api_errors_carry_status_code_message_and_details() {
     assert_eq!(unknown.api().unwrap().message, "Unknown method: nope");
     assert_eq!(unknown.api().unwrap().details, None);
 
-    let anonymous = Client::new(&server.url, None).unwrap();
+    let anonymous = Client::with_http_client(http(), &server.url, None).unwrap();
     let err = anonymous.sys_version().await.unwrap_err();
     assert_eq!(
         (err.status(), err.code()),
@@ -39,11 +39,7 @@ async fn api_errors_carry_status_code_message_and_details() {
     );
 
     let wrong = format!("ns_ZGVmYXVsdA_{}", "1".repeat(64));
-    let err = Client::new(&server.url, Some(&wrong))
-        .unwrap()
-        .sys_version()
-        .await
-        .unwrap_err();
+    let err = server.client(&wrong).sys_version().await.unwrap_err();
     assert_eq!(
         (err.status(), err.code()),
         (Some(403), Some("AUTH_UNAUTHORIZED"))
@@ -57,7 +53,8 @@ async fn transport_errors_are_not_api_errors() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = Client::new(&format!("http://127.0.0.1:{port}/"), Some("x")).unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let client = Client::with_http_client(http(), &url, Some("x")).unwrap();
     assert_eq!(client.base_url(), format!("http://127.0.0.1:{port}"));
     let err = client.sys_version().await.unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)), "{err:?}");

@@ -36,10 +36,15 @@ impl TestServer {
     }
 
     pub fn admin(&self) -> Client {
-        Client::new(&self.url, Some(ADMIN)).unwrap()
+        self.client(ADMIN)
     }
 
     pub fn client(&self, token: &str) -> Client {
-        Client::new(&self.url, Some(token)).unwrap()
+        Client::with_http_client(http(), &self.url, Some(token)).unwrap()
     }
+}
+
+/// An HTTP client that ignores proxies from the environment: the server is on loopback.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -89,9 +89,7 @@ async fn eventodb_style_invocation_serves_health() {
     ])
     .start()
     .unwrap_or_else(|exited| panic!("did not start: {exited:?}"));
-    let response = reqwest::get(format!("{}/health", server.url()))
-        .await
-        .unwrap();
+    let response = server.get("/health").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), r#"{"status":"ok"}"#);
     // Test mode keeps everything in memory: the data directory is not even created.

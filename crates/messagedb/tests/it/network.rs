@@ -67,9 +67,7 @@ async fn metrics_can_be_disabled() {
     let server = Launch::serve(dir.path(), &["--test-mode", "--token", OTHER_ADMIN])
         .start()
         .unwrap();
-    let response = reqwest::get(format!("{}/metrics", server.url()))
-        .await
-        .unwrap();
+    let response = server.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(response
         .text()
@@ -82,9 +80,7 @@ async fn metrics_can_be_disabled() {
         let server = Launch::serve(dir.path(), &["--test-mode", "--token", OTHER_ADMIN, flag])
             .start()
             .unwrap();
-        let response = reqwest::get(format!("{}/metrics", server.url()))
-            .await
-            .unwrap();
+        let response = server.get("/metrics").await;
         assert_eq!(response.status(), 404, "{flag}");
         assert_eq!(
             response.text().await.unwrap(),
@@ -104,7 +100,7 @@ async fn tokens_never_reach_the_log() {
     )
     .start()
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let rpc = format!("{}/rpc", server.url());
     let wrong = format!("ns_ZGVmYXVsdA_{}", "fedcba9876543210".repeat(4));
     for token in [OTHER_ADMIN, wrong.as_str(), "not-a-token-secret"] {

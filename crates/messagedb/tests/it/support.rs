@@ -166,6 +166,15 @@ impl Launch {
     }
 }
 
+/// An HTTP client for the servers under test. Proxies from the environment are ignored: every
+/// server here is on loopback.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("build HTTP client")
+}
+
 /// Reads the port from the `messagedb listening` line, in console (`port=123`) or JSON
 /// (`"port":123`) form.
 pub fn listening_port(line: &str) -> Option<u16> {
@@ -195,7 +204,16 @@ impl Server {
     }
 
     pub fn client(&self, token: Option<&str>) -> Client {
-        Client::new(&self.url(), token).expect("build client")
+        Client::with_http_client(http(), &self.url(), token).expect("build client")
+    }
+
+    /// `GET <url><path>` without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        http()
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub fn pid(&self) -> u32 {
