@@ -74,6 +74,12 @@ impl SqliteStore {
         self.inner.read_map().get(namespace).map(|ns| ns.commits())
     }
 
+    /// The open namespace handle, for unit tests that reach into the writer.
+    #[cfg(test)]
+    pub(crate) fn open_namespace(&self, id: &NamespaceId) -> Arc<Namespace> {
+        self.namespace_handle(id).expect("an open namespace")
+    }
+
     fn start(location: Location, lock: Option<DirLock>) -> Result<SqliteStore, OpenError> {
         let location = Arc::new(location);
         if let Some(dir) = location.namespace_dir() {

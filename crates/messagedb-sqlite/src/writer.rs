@@ -349,3 +349,211 @@ fn next_global_position(conn: &Connection) -> rusqlite::Result<i64> {
         |row| row.get(0),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use messagedb_core::{NamespaceId, StreamName, TokenHash};
+
+    use super::*;
+    use crate::store::SqliteStore;
+    use messagedb_core::Store;
+
+    fn message(stream: &str) -> NewMessage {
+        NewMessage {
+            id: None,
+            stream_name: StreamName::parse(stream).unwrap(),
+            message_type: "Tested".to_owned(),
+            data: "{}".to_owned(),
+            metadata: None,
+            expected_version: None,
+        }
+    }
+
+    type Pending<'a> = Pin<Box<dyn Future<Output = Result<WriteOutcome, StoreError>> + Send + 'a>>;
+
+    /// Polls `write` once, which queues its request, and keeps it for awaiting later. The
+    /// caller runs unconstrained by tokio's cooperative budget, which would otherwise make a
+    /// poll return `Pending` *before* queuing once the budget is spent, scrambling the order.
+    async fn queue<'a>(pending: &mut Vec<Pending<'a>>, mut write: Pending<'a>) {
+        assert!(futures::poll!(write.as_mut()).is_pending());
+        pending.push(write);
+    }
+
+    /// With the writer held, eight requests are queued in a known order; released, the writer
+    /// takes them all into one transaction, and each gets the outcome its position in the batch
+    /// implies, seeing the effects of the requests before it.
+    // The hold is kept across awaits that only poll each write once; none waits for the writer.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn one_transaction_carries_a_mixed_batch_in_arrival_order() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let ns = NamespaceId::parse("batch").unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        let (x, y) = (MessageId::new_v7(), MessageId::new_v7());
+        let first = store
+            .write(
+                &ns,
+                NewMessage {
+                    id: Some(x),
+                    ..message("existing-1")
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            WriteOutcome::Appended(Positions {
+                position: 0,
+                global_position: 1
+            })
+        );
+
+        let handle = store.open_namespace(&ns);
+        let commits_before = handle.commits();
+        let held = handle.shared().hold.lock().unwrap();
+        let requests = [
+            NewMessage {
+                expected_version: Some(-1),
+                ..message("new-1")
+            },
+            NewMessage {
+                expected_version: Some(-1),
+                ..message("new-1")
+            },
+            NewMessage {
+                id: Some(y),
+                ..message("new-1")
+            },
+            NewMessage {
+                id: Some(y),
+                expected_version: Some(-1),
+                ..message("new-1")
+            },
+            NewMessage {
+                id: Some(y),
+                ..message("other-1")
+            },
+            NewMessage {
+                id: Some(x),
+                ..message("other-1")
+            },
+            NewMessage {
+                id: Some(x),
+                expected_version: Some(7),
+                ..message("existing-1")
+            },
+            NewMessage {
+                expected_version: Some(1),
+                ..message("new-1")
+            },
+        ];
+        let mut pending: Vec<Pending<'_>> = Vec::new();
+        tokio::task::unconstrained(async {
+            for request in requests {
+                queue(&mut pending, store.write(&ns, request)).await;
+            }
+        })
+        .await;
+        drop(held);
+        let outcomes = futures::future::join_all(pending).await;
+
+        let appended = |position, global_position| Positions {
+            position,
+            global_position,
+        };
+        assert_eq!(
+            outcomes[0].as_ref().unwrap(),
+            &WriteOutcome::Appended(appended(0, 2))
+        );
+        assert!(
+            matches!(
+                &outcomes[1],
+                Err(StoreError::VersionConflict {
+                    expected: -1,
+                    actual: 0,
+                    ..
+                })
+            ),
+            "{:?}",
+            outcomes[1]
+        );
+        assert_eq!(
+            outcomes[2].as_ref().unwrap(),
+            &WriteOutcome::Appended(appended(1, 3))
+        );
+        assert_eq!(
+            outcomes[3].as_ref().unwrap(),
+            &WriteOutcome::AlreadyWritten(appended(1, 3))
+        );
+        assert!(
+            matches!(&outcomes[4], Err(StoreError::DuplicateMessageId { id, stream }) if *id == y && stream == "new-1"),
+            "{:?}",
+            outcomes[4]
+        );
+        assert!(
+            matches!(&outcomes[5], Err(StoreError::DuplicateMessageId { id, stream }) if *id == x && stream == "existing-1"),
+            "{:?}",
+            outcomes[5]
+        );
+        assert_eq!(
+            outcomes[6].as_ref().unwrap(),
+            &WriteOutcome::AlreadyWritten(appended(0, 1))
+        );
+        assert_eq!(
+            outcomes[7].as_ref().unwrap(),
+            &WriteOutcome::Appended(appended(2, 4))
+        );
+        assert_eq!(
+            handle.commits(),
+            commits_before + 1,
+            "one transaction for the batch"
+        );
+        store.close().await;
+    }
+
+    /// A batch larger than [`MAX_BATCH`] is split, and positions stay gapless across the split.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn batches_are_bounded() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let ns = NamespaceId::parse("bounded").unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        let handle = store.open_namespace(&ns);
+        let held = handle.shared().hold.lock().unwrap();
+        let total = MAX_BATCH + 10;
+        let mut pending: Vec<Pending<'_>> = Vec::new();
+        tokio::task::unconstrained(async {
+            for _ in 0..total {
+                queue(&mut pending, store.write(&ns, message("s-1"))).await;
+            }
+        })
+        .await;
+        drop(held);
+        let outcomes = futures::future::join_all(pending).await;
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let i = i as i64;
+            assert_eq!(
+                outcome.unwrap(),
+                WriteOutcome::Appended(Positions {
+                    position: i,
+                    global_position: i + 1
+                })
+            );
+        }
+        assert_eq!(
+            handle.commits(),
+            2,
+            "{total} queued writes take two transactions"
+        );
+        store.close().await;
+    }
+}
