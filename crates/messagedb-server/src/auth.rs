@@ -122,6 +122,10 @@ pub fn credentials(query: Option<&str>, header: Option<&HeaderValue>) -> Result<
     if header.is_empty() {
         return Err(required("Authorization header required"));
     }
+    // HTTP parsers drop trailing whitespace from header values, so `Bearer ` arrives as `Bearer`.
+    if header == b"Bearer" {
+        return Err(required("Token required"));
+    }
     let Some(token) = header.strip_prefix(b"Bearer ") else {
         return Err(required("Authorization header must use Bearer scheme"));
     };
@@ -221,7 +225,7 @@ mod tests {
     fn credential_rules() {
         // (query, Authorization header, token or 401 message)
         type Case<'a> = (Option<&'a str>, Option<&'a str>, Result<&'a str, &'a str>);
-        let cases: [Case; 10] = [
+        let cases: [Case; 11] = [
             (None, None, Err("Authorization header required")),
             (None, Some(""), Err("Authorization header required")),
             (
@@ -235,6 +239,7 @@ mod tests {
                 Err("Authorization header must use Bearer scheme"),
             ),
             (None, Some("Bearer "), Err("Token required")),
+            (None, Some("Bearer"), Err("Token required")),
             (None, Some("Bearer  x"), Ok(" x")),
             (Some("token=q1&token=q2"), Some("Basic x"), Ok("q1")),
             (Some("a=1&token=a%2Bb+c"), None, Ok("a+b c")),

@@ -1,0 +1,200 @@
+//! Failures inside the server: store errors become `BACKEND_ERROR`, panics become
+//! `INTERNAL_ERROR` and the process lives on; the request log never shows a token.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use messagedb_core::{
+    CategoryQuery, CategorySummary, Message, NamespaceId, NamespaceInfo, NamespaceRecord,
+    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
+    StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+};
+use messagedb_server::ServerConfig;
+use messagedb_sqlite::SqliteStore;
+use serde_json::json;
+
+use crate::app::{spawn_store, T};
+
+/// SQLite, except that reading stream `panic-1` panics and every category read fails.
+struct Faulty(SqliteStore);
+
+#[async_trait]
+impl Store for Faulty {
+    fn backend_name(&self) -> &'static str {
+        self.0.backend_name()
+    }
+    async fn create_namespace(
+        &self,
+        id: &NamespaceId,
+        d: &str,
+        h: &TokenHash,
+    ) -> Result<Timestamp, StoreError> {
+        self.0.create_namespace(id, d, h).await
+    }
+    async fn delete_namespace(&self, id: &NamespaceId) -> Result<u64, StoreError> {
+        self.0.delete_namespace(id).await
+    }
+    async fn namespace(&self, id: &NamespaceId) -> Result<Option<NamespaceRecord>, StoreError> {
+        self.0.namespace(id).await
+    }
+    async fn set_token_hash(&self, id: &NamespaceId, h: &TokenHash) -> Result<(), StoreError> {
+        self.0.set_token_hash(id, h).await
+    }
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceSummary>, StoreError> {
+        self.0.list_namespaces().await
+    }
+    async fn namespace_info(&self, id: &NamespaceId) -> Result<NamespaceInfo, StoreError> {
+        self.0.namespace_info(id).await
+    }
+    async fn write(&self, ns: &NamespaceId, m: NewMessage) -> Result<WriteOutcome, StoreError> {
+        self.0.write(ns, m).await
+    }
+    async fn read_stream(
+        &self,
+        ns: &NamespaceId,
+        s: &StreamName,
+        q: &StreamQuery,
+    ) -> Result<Vec<Message>, StoreError> {
+        if s.as_str() == "panic-1" {
+            panic!("injected panic while reading {s}");
+        }
+        self.0.read_stream(ns, s, q).await
+    }
+    async fn last_message(
+        &self,
+        ns: &NamespaceId,
+        s: &StreamName,
+        t: Option<&str>,
+    ) -> Result<Option<Message>, StoreError> {
+        self.0.last_message(ns, s, t).await
+    }
+    async fn stream_version(
+        &self,
+        ns: &NamespaceId,
+        s: &StreamName,
+    ) -> Result<Option<i64>, StoreError> {
+        self.0.stream_version(ns, s).await
+    }
+    async fn read_category(
+        &self,
+        _: &NamespaceId,
+        _: &CategoryQuery,
+    ) -> Result<Vec<Message>, StoreError> {
+        Err(StoreError::backend(std::io::Error::other("disk on fire")))
+    }
+    async fn list_streams(
+        &self,
+        ns: &NamespaceId,
+        q: &StreamsQuery,
+    ) -> Result<Vec<StreamSummary>, StoreError> {
+        self.0.list_streams(ns, q).await
+    }
+    async fn list_categories(&self, ns: &NamespaceId) -> Result<Vec<CategorySummary>, StoreError> {
+        self.0.list_categories(ns).await
+    }
+    async fn close(&self) {
+        self.0.close().await
+    }
+}
+
+async fn faulty_app() -> crate::app::App {
+    let store = Arc::new(Faulty(SqliteStore::open_in_memory().unwrap()));
+    spawn_store(store, ServerConfig::default()).await
+}
+
+#[tokio::test]
+async fn store_failures_are_backend_errors() {
+    let app = faulty_app().await;
+    let e = app.rpc_as(T, json!(["category.get", "x"])).await.error(
+        500,
+        "BACKEND_ERROR",
+        "Failed to read category: disk on fire",
+    );
+    assert!(e.get("details").is_none());
+    assert_eq!(app.call(json!(["sys.health"])).await["status"], "ok");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_internal_error() {
+    let app = faulty_app().await;
+    for _ in 0..2 {
+        let a = app.rpc_as(T, json!(["stream.get", "panic-1"])).await;
+        a.error(500, "INTERNAL_ERROR", "Internal server error");
+        assert!(a.header("server").is_some());
+    }
+    assert_eq!(app.call(json!(["stream.get", "fine-1"])).await, json!([]));
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One `HTTP request` record per request; tokens never appear, `?token=` is redacted; 5xx at
+/// error level. (A current-thread runtime, so the server's tasks log through this subscriber.)
+#[tokio::test]
+async fn request_log_redacts_tokens() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    // Other tests, on other threads without a subscriber, may have registered the log callsites
+    // as uninteresting before this subscriber existed.
+    tracing::callsite::rebuild_interest_cache();
+
+    let app = faulty_app().await;
+    let tenant = app.tenant("logged").await;
+    let url = format!("{}?a=1&token={}", app.url("/rpc"), tenant);
+    let ok = app
+        .client
+        .post(&url)
+        .body(r#"["sys.version"]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    app.rpc_as(&tenant, json!(["category.get", "x"])).await;
+    app.rpc_raw(Some("ns_ZGVmYXVsdA_secretsecret"), "[]").await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let requests: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("HTTP request"))
+        .collect();
+    assert_eq!(requests.len(), 4, "{logs}");
+    assert!(
+        requests.iter().any(|l| l.contains("INFO")
+            && l.contains("path=/rpc?a=1&token=REDACTED")
+            && l.contains("status=200")),
+        "{logs}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("status=500")),
+        "{logs}"
+    );
+    assert!(requests
+        .iter()
+        .all(|l| l.contains("method=POST") && l.contains("duration_ms=")));
+    let secret = &tenant[tenant.len() - 64..];
+    for forbidden in [secret, &T[14..], "secretsecret"] {
+        assert!(
+            !logs.contains(forbidden),
+            "a token leaked into the log:\n{logs}"
+        );
+    }
+}

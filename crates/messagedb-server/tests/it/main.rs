@@ -1,0 +1,17 @@
+//! Integration tests: the real server on 127.0.0.1:0 over an in-memory SQLite store, driven with
+//! raw HTTP requests. Modules follow the SPEC §15 checklist groups.
+
+mod app;
+
+mod authentication;
+mod authorization;
+mod category;
+mod envelope;
+mod failures;
+mod fidelity;
+mod http_surface;
+mod namespaces;
+mod ordering;
+mod shutdown;
+mod streams;
+mod test_mode;
