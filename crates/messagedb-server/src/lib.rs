@@ -138,6 +138,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router::build(state);
+    let upkeep = tokio::spawn(metrics::upkeep());
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -162,5 +163,6 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
+    upkeep.abort();
     Ok(())
 }

@@ -69,6 +69,22 @@ pub fn init() {
     handle();
 }
 
+/// How often histogram samples are folded into their buckets when nobody scrapes `/metrics`.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Periodic recorder maintenance: without it, histogram samples pile up in memory until the next
+/// scrape. Runs until dropped; [`crate::serve`] runs it for as long as it serves.
+pub async fn upkeep() {
+    let mut interval = tokio::time::interval(UPKEEP_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Some(handle) = handle() {
+            handle.run_upkeep();
+        }
+    }
+}
+
 /// One RPC call finished; `code` is `ok` or the error code string.
 pub fn rpc_finished(method: &'static str, code: &'static str, elapsed: Duration) {
     metrics::counter!(RPC_REQUESTS, "method" => method, "code" => code).increment(1);
