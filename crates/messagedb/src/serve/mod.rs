@@ -57,7 +57,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(serve(config));
     // Tasks that outlived the shutdown deadline (connections still writing) are not waited for.
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    runtime.shutdown_timeout(Duration::from_millis(500));
     outcome
 }
 
