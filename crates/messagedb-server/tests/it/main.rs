@@ -5,6 +5,7 @@ mod app;
 
 mod authentication;
 mod authorization;
+mod bootstrap;
 mod category;
 mod envelope;
 mod failures;
