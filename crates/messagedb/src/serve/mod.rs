@@ -70,16 +70,13 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         );
     }
     let store = open_store(&config)?;
-    let listener = match start(&config, store.as_ref()).await {
-        Ok(listener) => listener,
+    let (listener, local) = match start(&config, store.as_ref()).await {
+        Ok(bound) => bound,
         Err(err) => {
             store.close().await;
             return Err(err);
         }
     };
-    let local = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
     info!(
         address = %local.ip(),
         port = local.port(),
@@ -137,7 +134,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 /// Bootstraps `default` and binds the listener: the startup steps after the store is open.
-async fn start(config: &Config, store: &dyn Store) -> anyhow::Result<TcpListener> {
+/// Returns the listener and the address it is bound to (the real port when `--port 0`).
+async fn start(config: &Config, store: &dyn Store) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let token = config.token.as_ref().map(|secret| secret.expose());
     match bootstrap_default(store, token).await? {
         Bootstrap::Created {
@@ -149,9 +147,13 @@ async fn start(config: &Config, store: &dyn Store) -> anyhow::Result<TcpListener
         | Bootstrap::Kept => {}
     }
     let address = SocketAddr::new(config.listen, config.port);
-    TcpListener::bind(address)
+    let listener = TcpListener::bind(address)
         .await
-        .with_context(|| format!("cannot listen on {address}"))
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    Ok((listener, local))
 }
 
 /// Opens the store `--db-url` and `--test-mode` select (SPEC §10.1, §4.7).

@@ -264,3 +264,38 @@ fn admin_token_must_be_for_default() {
         .unwrap_or_else(|exited| panic!("did not start: {exited:?}"));
     server.stop();
 }
+
+/// §11.2: a failure after the store is open (here: the port is taken) is still a startup error,
+/// and it releases the data directory.
+#[test]
+fn port_in_use_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let first = Launch::serve(other.path(), &["--token", ADMIN])
+        .start()
+        .unwrap();
+    let port = first.port.to_string();
+    let exited = Launch::new(&[
+        "serve",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--token",
+        ADMIN,
+    ])
+    .start_failure();
+    assert_eq!(exited.status.code(), Some(1));
+    assert!(
+        exited.stderr.contains("cannot listen on"),
+        "{}",
+        exited.stderr
+    );
+    first.stop();
+    let again = Launch::serve(dir.path(), &["--token", ADMIN])
+        .start()
+        .unwrap();
+    again.stop();
+}
