@@ -136,9 +136,18 @@ mod tests {
 
     #[test]
     fn validation_order() {
-        assert_eq!(ConsumerGroup::new(-1, 0), Err(ConsumerGroupError::NegativeMember));
-        assert_eq!(ConsumerGroup::new(0, 0), Err(ConsumerGroupError::NonPositiveSize));
-        assert_eq!(ConsumerGroup::new(2, 2), Err(ConsumerGroupError::MemberNotBelowSize));
+        assert_eq!(
+            ConsumerGroup::new(-1, 0),
+            Err(ConsumerGroupError::NegativeMember)
+        );
+        assert_eq!(
+            ConsumerGroup::new(0, 0),
+            Err(ConsumerGroupError::NonPositiveSize)
+        );
+        assert_eq!(
+            ConsumerGroup::new(2, 2),
+            Err(ConsumerGroupError::MemberNotBelowSize)
+        );
         assert!(ConsumerGroup::new(1, 2).is_ok());
     }
 

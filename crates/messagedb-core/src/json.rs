@@ -52,7 +52,9 @@ fn skip_string(bytes: &[u8], start: usize) -> Result<usize, SurrogateError> {
                 let unit = hex4(bytes, i + 2);
                 match unit {
                     Some(0xD800..=0xDBFF) => {
-                        let low = if bytes.get(i + 6) == Some(&b'\\') && bytes.get(i + 7) == Some(&b'u') {
+                        let low = if bytes.get(i + 6) == Some(&b'\\')
+                            && bytes.get(i + 7) == Some(&b'u')
+                        {
                             hex4(bytes, i + 8)
                         } else {
                             None
@@ -153,7 +155,10 @@ impl<'de> DeserializeSeed<'de> for StringOrNothing {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(None)
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Option<String>, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Option<String>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(None)
             }
@@ -185,10 +190,22 @@ mod tests {
     #[test]
     fn minify_keeps_everything_but_whitespace() {
         let cases = [
-            (r#"{"n":12345678901234567890,"f":1.50}"#, r#"{"n":12345678901234567890,"f":1.50}"#),
-            ("{ \"b\" : 1 ,\n\t\"a\" : { \"z\" : [ 1 , 2.50 , 1e3 ] } }", r#"{"b":1,"a":{"z":[1,2.50,1e3]}}"#),
-            (r#"{"s":"a b\" c","a":1,"a":2}"#, r#"{"s":"a b\" c","a":1,"a":2}"#),
-            (r#"{"e":"\u00e9 é 😀 <&> \ud83d\ude00 \\"}"#, r#"{"e":"\u00e9 é 😀 <&> \ud83d\ude00 \\"}"#),
+            (
+                r#"{"n":12345678901234567890,"f":1.50}"#,
+                r#"{"n":12345678901234567890,"f":1.50}"#,
+            ),
+            (
+                "{ \"b\" : 1 ,\n\t\"a\" : { \"z\" : [ 1 , 2.50 , 1e3 ] } }",
+                r#"{"b":1,"a":{"z":[1,2.50,1e3]}}"#,
+            ),
+            (
+                r#"{"s":"a b\" c","a":1,"a":2}"#,
+                r#"{"s":"a b\" c","a":1,"a":2}"#,
+            ),
+            (
+                r#"{"e":"\u00e9 é 😀 <&> \ud83d\ude00 \\"}"#,
+                r#"{"e":"\u00e9 é 😀 <&> \ud83d\ude00 \\"}"#,
+            ),
             (r#"{"z":-0}"#, r#"{"z":-0}"#),
         ];
         for (input, expected) in cases {
@@ -198,22 +215,39 @@ mod tests {
 
     #[test]
     fn minify_rejects_unpaired_surrogates() {
-        for bad in [r#""\ud800""#, r#""\udc00""#, r#""\ud800\u0041""#, r#""\ud800x""#] {
+        for bad in [
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800x""#,
+        ] {
             assert!(minify(bad).is_err(), "{bad}");
         }
-        assert!(minify(r#""\\ud800""#).is_ok(), "an escaped backslash is not an escape");
+        assert!(
+            minify(r#""\\ud800""#).is_ok(),
+            "an escaped backslash is not an escape"
+        );
     }
 
     #[test]
     fn correlation_lookup() {
         let cases = [
-            (r#"{"correlationStreamName":"workflow-abc"}"#, Some("workflow")),
+            (
+                r#"{"correlationStreamName":"workflow-abc"}"#,
+                Some("workflow"),
+            ),
             (r#"{"correlationStreamName":"workflow"}"#, Some("workflow")),
             (r#"{"correlationStreamName":5}"#, None),
             (r#"{"correlationStreamName":{"x":"y"},"z":[1]}"#, None),
             (r#"{"other":"x"}"#, None),
-            (r#"{"correlationStreamName":"a-1","correlationStreamName":"b-2"}"#, Some("b")),
-            (r#"{"correlationStreamName":"a-1","correlationStreamName":null}"#, None),
+            (
+                r#"{"correlationStreamName":"a-1","correlationStreamName":"b-2"}"#,
+                Some("b"),
+            ),
+            (
+                r#"{"correlationStreamName":"a-1","correlationStreamName":null}"#,
+                None,
+            ),
             (r#"[1,2]"#, None),
             (r#"{"correlationStreamName":"w\u002dx"}"#, Some("w")),
         ];
@@ -235,9 +269,8 @@ mod tests {
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
-                prop::collection::vec(("\\PC*", inner), 0..8).prop_map(|kv| {
-                    serde_json::Value::Object(kv.into_iter().collect())
-                }),
+                prop::collection::vec(("\\PC*", inner), 0..8)
+                    .prop_map(|kv| { serde_json::Value::Object(kv.into_iter().collect()) }),
             ]
         })
     }

@@ -23,7 +23,9 @@ impl MessageId {
         if !matches!(text.len(), 32 | 36 | 38) || text.starts_with("urn:") {
             return Err(MessageIdError);
         }
-        Uuid::try_parse(text).map(MessageId).map_err(|_| MessageIdError)
+        Uuid::try_parse(text)
+            .map(MessageId)
+            .map_err(|_| MessageIdError)
     }
 
     /// A fresh UUIDv7 (RFC 9562): time-ordered, so ids of new messages index well.
@@ -132,7 +134,11 @@ mod tests {
             canonical.replace('-', ""),
             canonical.replace('-', "").to_uppercase(),
         ] {
-            assert_eq!(MessageId::parse(&form).unwrap().to_string(), canonical, "{form}");
+            assert_eq!(
+                MessageId::parse(&form).unwrap().to_string(),
+                canonical,
+                "{form}"
+            );
         }
         for bad in [
             "nope",

@@ -102,11 +102,32 @@ mod tests {
 
     #[test]
     fn id_rules() {
-        for ok in ["default", "a", "Tenant", "tenant-a", "a.b_c-d", "0", &"x".repeat(128)] {
+        for ok in [
+            "default",
+            "a",
+            "Tenant",
+            "tenant-a",
+            "a.b_c-d",
+            "0",
+            &"x".repeat(128),
+        ] {
             assert!(NamespaceId::parse(ok).is_ok(), "{ok} should be valid");
         }
-        for bad in ["", "a/b", ".x", "-x", "_x", "a b", "é", &"x".repeat(129), "a\0"] {
-            assert!(NamespaceId::parse(bad).is_err(), "{bad:?} should be invalid");
+        for bad in [
+            "",
+            "a/b",
+            ".x",
+            "-x",
+            "_x",
+            "a b",
+            "é",
+            &"x".repeat(129),
+            "a\0",
+        ] {
+            assert!(
+                NamespaceId::parse(bad).is_err(),
+                "{bad:?} should be invalid"
+            );
         }
         assert_eq!(
             NamespaceIdError.to_string(),

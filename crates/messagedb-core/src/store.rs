@@ -155,7 +155,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends one message atomically and durably (§6.3): idempotent retry, then version check,
     /// then insert. Returns only after the commit is durable.
-    async fn write(&self, ns: &NamespaceId, message: NewMessage) -> Result<WriteOutcome, StoreError>;
+    async fn write(
+        &self,
+        ns: &NamespaceId,
+        message: NewMessage,
+    ) -> Result<WriteOutcome, StoreError>;
 
     async fn read_stream(
         &self,

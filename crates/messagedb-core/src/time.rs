@@ -93,17 +93,38 @@ mod tests {
 
     #[test]
     fn formats_with_trimmed_microseconds() {
-        assert_eq!(at("2025-01-15T10:30:00.123456Z").to_string(), "2025-01-15T10:30:00.123456Z");
-        assert_eq!(at("2025-01-15T10:30:00.123400Z").to_string(), "2025-01-15T10:30:00.1234Z");
-        assert_eq!(at("2025-01-15T10:30:00.000000Z").to_string(), "2025-01-15T10:30:00Z");
-        assert_eq!(at("2025-01-15T10:30:00.5Z").to_string(), "2025-01-15T10:30:00.5Z");
-        assert_eq!(at("2025-01-15T10:30:00.000001Z").to_string(), "2025-01-15T10:30:00.000001Z");
+        assert_eq!(
+            at("2025-01-15T10:30:00.123456Z").to_string(),
+            "2025-01-15T10:30:00.123456Z"
+        );
+        assert_eq!(
+            at("2025-01-15T10:30:00.123400Z").to_string(),
+            "2025-01-15T10:30:00.1234Z"
+        );
+        assert_eq!(
+            at("2025-01-15T10:30:00.000000Z").to_string(),
+            "2025-01-15T10:30:00Z"
+        );
+        assert_eq!(
+            at("2025-01-15T10:30:00.5Z").to_string(),
+            "2025-01-15T10:30:00.5Z"
+        );
+        assert_eq!(
+            at("2025-01-15T10:30:00.000001Z").to_string(),
+            "2025-01-15T10:30:00.000001Z"
+        );
     }
 
     #[test]
     fn parsing_truncates_and_converts_to_utc() {
-        assert_eq!(at("2025-01-15T10:30:00.1234567Z").to_string(), "2025-01-15T10:30:00.123456Z");
-        assert_eq!(at("2025-01-15T12:30:00+02:00").to_string(), "2025-01-15T10:30:00Z");
+        assert_eq!(
+            at("2025-01-15T10:30:00.1234567Z").to_string(),
+            "2025-01-15T10:30:00.123456Z"
+        );
+        assert_eq!(
+            at("2025-01-15T12:30:00+02:00").to_string(),
+            "2025-01-15T10:30:00Z"
+        );
         assert_eq!(at("1969-12-31T23:59:59.9999999Z").as_micros(), -1);
         assert!(Timestamp::parse_rfc3339("2025-01-15").is_err());
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());

@@ -155,7 +155,8 @@ impl fmt::Debug for TokenHash {
 mod tests {
     use super::*;
 
-    const ADMIN: &str = "ns_ZGVmYXVsdA_0000000000000000000000000000000000000000000000000000000000000000";
+    const ADMIN: &str =
+        "ns_ZGVmYXVsdA_0000000000000000000000000000000000000000000000000000000000000000";
 
     #[test]
     fn spec_hash_example() {
@@ -172,14 +173,26 @@ mod tests {
         let r64 = "a".repeat(64);
         let cases: Vec<(String, &str)> = vec![
             ("abc".into(), "invalid token format: missing 'ns_' prefix"),
-            ("ns_abc".into(), "invalid token format: expected 2 parts after prefix, got 1"),
+            (
+                "ns_abc".into(),
+                "invalid token format: expected 2 parts after prefix, got 1",
+            ),
             (
                 format!("ns_ZGVmYXVsdA_{}", "0".repeat(63)),
                 "invalid token format: random part must be 64 hex characters, got 63",
             ),
-            (format!("ns_!!_{r64}"), "invalid token format: namespace part is not valid base64url"),
-            (format!("ns__{r64}"), "invalid token format: namespace is empty"),
-            (format!("ns_ZGVmYXVsdA=_{r64}"), "invalid token format: namespace part is not valid base64url"),
+            (
+                format!("ns_!!_{r64}"),
+                "invalid token format: namespace part is not valid base64url",
+            ),
+            (
+                format!("ns__{r64}"),
+                "invalid token format: namespace is empty",
+            ),
+            (
+                format!("ns_ZGVmYXVsdA=_{r64}"),
+                "invalid token format: namespace part is not valid base64url",
+            ),
             (
                 format!("ns_ZGVmYXVsdA_{}", "g".repeat(64)),
                 "invalid token format: random part is not valid hexadecimal",
@@ -187,7 +200,10 @@ mod tests {
         ];
         for (token, expected) in cases {
             let err = Token::parse(&token).unwrap_err().to_string();
-            assert!(err.starts_with(expected), "{token}: got {err:?}, want {expected:?}");
+            assert!(
+                err.starts_with(expected),
+                "{token}: got {err:?}, want {expected:?}"
+            );
         }
     }
 
@@ -198,7 +214,10 @@ mod tests {
         assert_eq!(t.namespace(), "a_b");
         // A B part containing '_' (base64url of bytes 0xff 0xff → "__8").
         let err = Token::parse(&format!("ns___8_{}", "0".repeat(64)));
-        assert!(matches!(err, Err(TokenError::NamespaceNotBase64(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(TokenError::NamespaceNotBase64(_))),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -210,7 +229,9 @@ mod tests {
         assert_eq!(parsed.namespace(), "tenant-a");
         assert_eq!(parsed.hash(), t.hash());
         let random = t.expose().rsplit('_').next().unwrap();
-        assert!(random.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+        assert!(random
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
         assert!(!format!("{t:?}").contains(random));
     }
 
