@@ -7,8 +7,10 @@
 //! `default` namespace and creates unknown namespaces on first use, but still answers 403 to a wrong
 //! token for a namespace that exists.
 //!
-//! Successful lookups are cached for [`CACHE_TTL`], well inside the SPEC's 1 s bound for deletions
-//! and rotations made on other instances; deletions made here evict the entry at once.
+//! Stored hashes are cached for [`CACHE_TTL`], well inside the SPEC's 1 s bound for deletions and
+//! rotations made on other instances; deletions made here evict the entry at once. The cache only
+//! ever accepts: a token that does not match the cached hash is checked against the store, so a
+//! namespace re-created or rotated on another instance works immediately.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -98,6 +100,11 @@ pub async fn authenticate(
         };
     };
     let presented_hash = token.hash();
+    if state.auth_cache().get(&id) == Some(presented_hash) {
+        return Ok(Caller::new(id));
+    }
+    // Not cached, or cached with another hash: a namespace re-created or rotated elsewhere must
+    // work at once, so a mismatch is only final once the store has been asked.
     let stored = match stored_hash(state, &id).await? {
         Some(stored) => stored,
         None if test_mode => auto_create(state, &id, &presented_hash).await?,
@@ -147,19 +154,23 @@ fn unauthorized(namespace: &str) -> ApiError {
     .with_details(Details::Namespace(namespace.to_owned()))
 }
 
+/// The stored hash, read from the store (and remembered in the cache).
 async fn stored_hash(state: &AppState, id: &NamespaceId) -> Result<Option<TokenHash>, ApiError> {
-    if let Some(hash) = state.auth_cache().get(id) {
-        return Ok(Some(hash));
-    }
     let record = state
         .store()
         .namespace(id)
         .await
         .map_err(|e| ApiError::from_store(Op::Authenticate, e))?;
-    Ok(record.map(|r| {
-        state.auth_cache().put(id.clone(), r.token_hash);
-        r.token_hash
-    }))
+    match record {
+        Some(r) => {
+            state.auth_cache().put(id.clone(), r.token_hash);
+            Ok(Some(r.token_hash))
+        }
+        None => {
+            state.auth_cache().forget(id);
+            Ok(None)
+        }
+    }
 }
 
 /// Test mode: creates the namespace with the presented token's hash. When a concurrent first use

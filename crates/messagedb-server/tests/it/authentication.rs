@@ -174,3 +174,18 @@ async fn tenants_are_isolated() {
         json!([])
     );
 }
+
+/// A namespace re-created by another instance (here: straight through the store) accepts its new
+/// token at once, although this instance has the old hash cached.
+#[tokio::test]
+async fn recreated_elsewhere_works_immediately() {
+    let app = spawn_app().await;
+    let old = app.tenant("moved").await;
+    app.call_as(&old, json!(["sys.version"])).await;
+    let id = messagedb_core::NamespaceId::parse("moved").unwrap();
+    let new = messagedb_core::Token::generate(&id);
+    let store = app.state.store();
+    store.delete_namespace(&id).await.unwrap();
+    store.create_namespace(&id, "", &new.hash()).await.unwrap();
+    app.call_as(new.expose(), json!(["sys.version"])).await;
+}
