@@ -224,3 +224,48 @@ async fn sigterm_drains_in_flight_writes() {
     verify(&server.client(Some(ADMIN)), "term", &acks).await;
     server.stop();
 }
+
+/// §11.3: a request that never completes does not hold the shutdown beyond `--shutdown-timeout`.
+///
+/// The request announces a 100-byte body with `Expect: 100-continue` and sends none of it. The
+/// server answers `100 Continue` only when the handler starts reading the body, so once that line
+/// has arrived the request is certainly in flight, and it stays so until the deadline.
+#[test]
+fn shutdown_deadline_closes_stuck_requests() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Launch::serve(dir.path(), &["--token", ADMIN, "--shutdown-timeout=1s"])
+        .start()
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /rpc HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(&stream).read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 100"), "{status:?}");
+
+    server.send_sigterm();
+    let signalled = Instant::now();
+    let exited = server
+        .wait_exit(Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("still running {:?} after SIGTERM", signalled.elapsed()));
+    assert_eq!(exited.status.code(), Some(0), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("Shutdown timeout reached"),
+        "{}",
+        exited.stderr
+    );
+    assert!(
+        exited.stderr.contains("Server stopped"),
+        "{}",
+        exited.stderr
+    );
+}
