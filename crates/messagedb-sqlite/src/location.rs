@@ -70,14 +70,18 @@ impl Location {
         }
     }
 
+    /// The database file of a namespace, on disk.
+    pub(crate) fn namespace_file(&self, key: &str) -> Option<PathBuf> {
+        match self {
+            Location::Disk { dir } => Some(namespace_file(dir, key)),
+            Location::Memory { .. } => None,
+        }
+    }
+
     /// A human-readable name for a namespace database, for error messages.
     pub(crate) fn describe_namespace(&self, key: &str) -> String {
         match self {
-            Location::Disk { dir } => dir
-                .join("ns")
-                .join(format!("{key}.sqlite"))
-                .display()
-                .to_string(),
+            Location::Disk { dir } => namespace_file(dir, key).display().to_string(),
             Location::Memory { prefix } => format!("in-memory namespace database {prefix}-{key}"),
         }
     }

@@ -97,6 +97,14 @@ impl SqliteStore {
         }
         let mut namespaces = HashMap::with_capacity(rows.len());
         for row in rows {
+            if location
+                .namespace_file(&row.key)
+                .is_some_and(|file| !file.exists())
+            {
+                // Creation writes the file before the registry row, so this only happens when
+                // the file was removed behind our back. Start with an empty namespace, loudly.
+                tracing::error!(namespace = %row.record.id, key = row.key, "namespace database file is missing; starting it empty");
+            }
             let id = row.record.id.clone();
             let namespace = Namespace::open(Arc::clone(&location), row.key.clone(), row.record)
                 .map_err(|e| open_error(&location, &row.key, e))?;

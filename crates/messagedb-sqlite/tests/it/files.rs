@@ -66,6 +66,11 @@ async fn data_survives_close_and_reopen() {
     }
     let written = read_stream(&store, &tenant, "account-1", whole_stream()).await;
     store.close().await;
+    let files = namespace_files(dir.path());
+    assert!(
+        files.iter().all(|f| f.ends_with(".sqlite")),
+        "a clean close checkpoints and removes the WAL: {files:?}"
+    );
 
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.namespace(&tenant).await.unwrap(), Some(record));
