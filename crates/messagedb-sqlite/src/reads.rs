@@ -16,7 +16,7 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-/// `SELECT <the columns [`message`] decodes> FROM messages <rest>`.
+/// Expands to `SELECT <columns> FROM messages <rest>`, with the columns [`message`] decodes.
 macro_rules! select_messages {
     ($rest:literal) => {
         concat!(
