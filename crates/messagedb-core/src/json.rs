@@ -42,6 +42,42 @@ pub fn minify_into(json: &str, out: &mut String) -> Result<(), SurrogateError> {
     Ok(())
 }
 
+/// What [`check_structure`] rejects in text that is already valid JSON grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StructureError {
+    #[error("recursion limit exceeded at byte {0}")]
+    TooDeep(usize),
+    #[error(transparent)]
+    Surrogate(#[from] SurrogateError),
+}
+
+/// Checks what `serde_json` does not when it skips over raw values: that arrays and objects nest
+/// at most `max_depth` deep, and that no string holds an unpaired surrogate escape. `json` must
+/// already be valid JSON.
+pub fn check_structure(json: &str, max_depth: usize) -> Result<(), StructureError> {
+    let bytes = json.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(StructureError::TooDeep(i));
+                }
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'"' => i = skip_string(bytes, i)?,
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
 /// Returns the index just past the string that opens at `start`, validating its `\u` escapes.
 fn skip_string(bytes: &[u8], start: usize) -> Result<usize, SurrogateError> {
     let mut i = start + 1;
@@ -227,6 +263,21 @@ mod tests {
             minify(r#""\\ud800""#).is_ok(),
             "an escaped backslash is not an escape"
         );
+    }
+
+    #[test]
+    fn structure_checks_depth_and_surrogates() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(check_structure(&nested(128), 128), Ok(()));
+        assert_eq!(
+            check_structure(&nested(129), 128),
+            Err(StructureError::TooDeep(128))
+        );
+        assert_eq!(check_structure(r#"["[[[[", {"a":"{{"}]"#, 2), Ok(()));
+        assert!(matches!(
+            check_structure(r#"[1,"\ud800"]"#, 128),
+            Err(StructureError::Surrogate(_))
+        ));
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| malformed(format!("invalid UTF-8: {e}")))?;
     let items: Option<Vec<&RawValue>> =
         serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-    check_structure(text).map_err(malformed)?;
+    messagedb_core::json::check_structure(text, MAX_DEPTH).map_err(|e| malformed(e.to_string()))?;
     let items = items.unwrap_or_default();
     let Some(first) = items.first() else {
         return Err(ApiError::invalid("Missing method name"));
@@ -196,67 +196,6 @@ pub async fn apply(request: Request, ctx: &Ctx<'_>) -> Result<String, ApiError> 
 /// 400 `Malformed JSON request` with the parser's text.
 pub fn malformed(detail: impl Into<String>) -> ApiError {
     ApiError::invalid("Malformed JSON request").with_details(Details::Error(detail.into()))
-}
-
-/// Checks what `serde_json` does not when it skips over raw values: nesting depth and unpaired
-/// surrogate escapes (§2.6). `json` must already be valid JSON, so escapes are well formed.
-fn check_structure(json: &str) -> Result<(), String> {
-    let bytes = json.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(format!("recursion limit exceeded at byte {i}"));
-                }
-                i += 1;
-            }
-            b']' | b'}' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b'"' => i = skip_string(bytes, i)?,
-            _ => i += 1,
-        }
-    }
-    Ok(())
-}
-
-/// Returns the index just past the string opening at `start`, rejecting unpaired surrogates.
-fn skip_string(bytes: &[u8], start: usize) -> Result<usize, String> {
-    let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => return Ok(i + 1),
-            b'\\' if bytes.get(i + 1) == Some(&b'u') => match hex4(bytes, i + 2) {
-                Some(0xD800..=0xDBFF) => {
-                    let low = match (bytes.get(i + 6), bytes.get(i + 7)) {
-                        (Some(b'\\'), Some(b'u')) => hex4(bytes, i + 8),
-                        _ => None,
-                    };
-                    if !matches!(low, Some(0xDC00..=0xDFFF)) {
-                        return Err(format!("unpaired surrogate in \\u escape at byte {i}"));
-                    }
-                    i += 12;
-                }
-                Some(0xDC00..=0xDFFF) => {
-                    return Err(format!("unpaired surrogate in \\u escape at byte {i}"))
-                }
-                _ => i += 6,
-            },
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-    Ok(i)
-}
-
-fn hex4(bytes: &[u8], at: usize) -> Option<u16> {
-    let digits = bytes.get(at..at + 4)?;
-    let text = std::str::from_utf8(digits).ok()?;
-    u16::from_str_radix(text, 16).ok()
 }
 
 #[cfg(test)]
