@@ -5,7 +5,8 @@
 //! fresh, empty store; each case becomes its own `#[tokio::test]` (named `<area>::<case>`), so a
 //! failure names the behaviour that broke. Cases create the namespaces they need, never rely on
 //! `default`, and close the store when they finish. Cases live in one module per area:
-//! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`].
+//! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`], and
+//! [`notifications`] (the commit listener and `head`, which subscriptions rely on).
 //!
 //! ```text
 //! mod in_memory {
@@ -27,6 +28,7 @@ use messagedb_core::Store;
 pub mod categories;
 pub mod listing;
 pub mod namespaces;
+pub mod notifications;
 pub mod payload;
 pub mod streams;
 pub mod support;
@@ -133,6 +135,13 @@ macro_rules! store_conformance_tests {
                 namespaces_are_isolated,
                 concurrent_creates,
                 delete_during_traffic,
+            }
+            notifications {
+                commits_are_reported_in_global_order,
+                only_appends_are_reported,
+                deletion_ends_the_namespace,
+                head_is_the_highest_committed_global_position,
+                head_covers_every_reported_commit,
             }
         );
     };

@@ -4,6 +4,10 @@
 //! (named from an internal key, SPEC §2.1) is the backend's business. Backend error types never
 //! cross this trait: [`StoreError`] has the semantic variants the API reports, plus an opaque
 //! [`StoreError::Backend`] for storage failures (reported as `BACKEND_ERROR`).
+//!
+//! Subscriptions (SPEC §8) hear about commits through the same seam: the server hands the store
+//! one [`CommitListener`], and the backend tells it about every committed message, namespace by
+//! namespace, in global-position order (§10.3).
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -89,6 +93,31 @@ pub struct CategorySummary {
     pub stream_count: u64,
 }
 
+/// One committed message, as subscribers are poked about it (SPEC §8.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub global_position: i64,
+    pub stream_name: String,
+    pub position: i64,
+}
+
+/// Receives each namespace's commits in global-position order (SPEC §10.3).
+///
+/// Backends call it from their write path, so implementations must return quickly and never
+/// block on subscribers. Order is the whole point: a subscription that saw gpos N+1 before N
+/// would advance its cursor past N and drop it.
+pub trait CommitListener: Send + Sync + 'static {
+    /// `messages` were committed durably, in this order (ascending global position), and no
+    /// later commit of `ns` has been reported yet. Idempotent retries commit nothing and are
+    /// not reported.
+    fn committed(&self, ns: &NamespaceId, messages: &[Committed]);
+
+    /// The namespace was deleted (or, later, cleared by a forced import): its subscriptions end.
+    /// Nothing more is reported for this incarnation of `ns`; a namespace re-created with the
+    /// same id starts afresh.
+    fn ended(&self, ns: &NamespaceId);
+}
+
 /// What can go wrong behind the [`Store`] trait.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -126,6 +155,10 @@ impl StoreError {
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, as `sys.health.backend` reports it.
     fn backend_name(&self) -> &'static str;
+
+    /// Installs the listener that hears about every commit and namespace end from now on.
+    /// Called once at startup, before serving; a later call replaces the listener.
+    fn set_commit_listener(&self, listener: Arc<dyn CommitListener>);
 
     // ---- registry ----
 
@@ -196,6 +229,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StreamSummary>, StoreError>;
 
     async fn list_categories(&self, ns: &NamespaceId) -> Result<Vec<CategorySummary>, StoreError>;
+
+    /// The highest committed global position of the namespace, 0 when it has no messages.
+    /// Every commit already reported to the [`CommitListener`] is at or below it.
+    async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError>;
 
     /// Flushes and releases everything (the lock file, connections). Called once at shutdown.
     async fn close(&self);

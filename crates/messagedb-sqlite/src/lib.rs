@@ -9,13 +9,15 @@
 //!
 //! Code map: `store` is the `Store` implementation and the namespace lifecycle; `registry`
 //! the registry database; `namespace` one namespace's connections and its gate; `writer` the
-//! write path; `reads` every query; `schema` the versioned migrations (SQL in `src/sql/`);
-//! `location` where databases live (directory or memory); `lock` the data-directory lock.
+//! write path; `publish` the hook that reports commits to the server's listener; `reads` every
+//! query; `schema` the versioned migrations (SQL in `src/sql/`); `location` where databases
+//! live (directory or memory); `lock` the data-directory lock.
 
 mod error;
 mod location;
 mod lock;
 mod namespace;
+mod publish;
 mod reads;
 mod registry;
 mod schema;

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{self, TaskFailed};
 use crate::location::Location;
+use crate::publish::Publisher;
 use crate::schema::{MigrateError, NAMESPACE};
 use crate::writer::{self, SpawnError, StopReport, WriteRequest, WriterHandle};
 
@@ -76,6 +77,8 @@ pub(crate) struct Shared {
     read_permits: Arc<Semaphore>,
     /// Write transactions committed since open (group commit makes this ≤ the writes).
     pub(crate) commits: AtomicU64,
+    /// Where the writer reports its commits (shared by every namespace of the store).
+    pub(crate) publisher: Arc<Publisher>,
     /// Lets unit tests hold the writer between receiving a request and draining the queue, so
     /// that a batch's composition is deterministic.
     #[cfg(test)]
@@ -103,6 +106,7 @@ impl Namespace {
         location: Arc<Location>,
         key: String,
         record: NamespaceRecord,
+        publisher: Arc<Publisher>,
     ) -> Result<Namespace, OpenNamespaceError> {
         let mut conn = location.open_writer(&key).map_err(MigrateError::from)?;
         NAMESPACE.migrate(&mut conn)?;
@@ -115,6 +119,7 @@ impl Namespace {
             readers: Mutex::new(Vec::with_capacity(MAX_READERS)),
             read_permits: Arc::new(Semaphore::new(MAX_READERS)),
             commits: AtomicU64::new(0),
+            publisher,
             #[cfg(test)]
             hold: Mutex::new(()),
         });
@@ -188,30 +193,40 @@ impl Namespace {
     /// SQLite checkpoints and removes the WAL). Blocking. Returns the final message count for
     /// [`Shutdown::Delete`].
     pub(crate) fn shutdown(&self, reason: Shutdown) -> Result<Option<u64>, StoreError> {
-        {
-            let mut status = self
-                .shared
-                .status
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            *status = match reason {
-                Shutdown::Delete => Status::Deleted,
-                Shutdown::Close => Status::Closed,
-            };
-            if reason == Shutdown::Delete {
-                self.shared.deleted.store(true, Ordering::Release);
-            }
-            self.shared
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
-        }
+        self.close_gate(reason);
         let report = match reason {
             Shutdown::Delete => StopReport::MessageCount,
             Shutdown::Close => StopReport::Nothing,
         };
         self.writer.stop(report).map_err(error::sqlite)
+    }
+
+    /// Marks the namespace deleted: waits for the write batch in progress (which publishes its
+    /// commits while holding the gate), after which the writer refuses every queued write, so
+    /// nothing of this namespace is committed or published any more. Blocking; quick.
+    pub(crate) fn mark_deleted(&self) {
+        self.close_gate(Shutdown::Delete);
+    }
+
+    /// Sets the status for `reason` under the exclusive gate and drops the idle readers.
+    fn close_gate(&self, reason: Shutdown) {
+        let mut status = self
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *status = match reason {
+            Shutdown::Delete => Status::Deleted,
+            Shutdown::Close => Status::Closed,
+        };
+        if reason == Shutdown::Delete {
+            self.shared.deleted.store(true, Ordering::Release);
+        }
+        self.shared
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 

@@ -249,6 +249,12 @@ pub(crate) fn message_count(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// The highest stored global position, 0 for an empty namespace (primary-key lookup).
+pub(crate) fn head(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(global_position), 0) FROM messages")?
+        .query_row([], |row| row.get(0))
+}
+
 /// `ns.info` numbers, from one snapshot.
 pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<Totals> {
     let tx = conn.unchecked_transaction()?;

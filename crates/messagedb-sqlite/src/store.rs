@@ -6,9 +6,12 @@
 //! on a pooled read connection.
 //!
 //! Deletion commits the removal of the registry row first, then takes the namespace out of the
-//! map, shuts it down (in-flight reads finish, queued writes are refused with
-//! `NamespaceNotFound`) and finally removes its files. A crash between those steps leaves an
-//! orphan file, which the next open removes.
+//! map, marks it deleted (after which its writer commits and publishes nothing), tells the
+//! commit listener that the namespace ended, shuts it down (in-flight reads finish, queued
+//! writes are refused with `NamespaceNotFound`) and finally removes its files. A crash between
+//! those steps leaves an orphan file, which the next open removes. The first steps run under the
+//! registry lock, so a namespace re-created with the same id cannot start before the old one has
+//! ended: its subscribers never hear of the old one.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -18,15 +21,16 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, Message, NamespaceId, NamespaceInfo, NamespaceRecord,
-    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
-    StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    CategoryQuery, CategorySummary, CommitListener, Message, NamespaceId, NamespaceInfo,
+    NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery,
+    StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
 };
 
 use crate::error::{self, OpenError, TaskFailed};
 use crate::location::Location;
 use crate::lock::DirLock;
 use crate::namespace::{Namespace, OpenNamespaceError, Shutdown};
+use crate::publish::Publisher;
 use crate::reads;
 use crate::registry::{self, Registry};
 use crate::schema::MigrateError;
@@ -46,6 +50,8 @@ struct Inner {
     /// the disk.
     namespaces: RwLock<HashMap<NamespaceId, Arc<Namespace>>>,
     closed: AtomicBool,
+    /// The server's commit listener, shared with every namespace's writer.
+    publisher: Arc<Publisher>,
     /// The data-directory lock, released by `close` (or when the store is dropped).
     lock: Mutex<Option<DirLock>>,
 }
@@ -95,6 +101,7 @@ impl SqliteStore {
                 .remove_orphans(&keys)
                 .map_err(|source| OpenError::Io { path: dir, source })?;
         }
+        let publisher = Arc::new(Publisher::default());
         let mut namespaces = HashMap::with_capacity(rows.len());
         for row in rows {
             if location
@@ -106,8 +113,13 @@ impl SqliteStore {
                 tracing::error!(namespace = %row.record.id, key = row.key, "namespace database file is missing; starting it empty");
             }
             let id = row.record.id.clone();
-            let namespace = Namespace::open(Arc::clone(&location), row.key.clone(), row.record)
-                .map_err(|e| open_error(&location, &row.key, e))?;
+            let namespace = Namespace::open(
+                Arc::clone(&location),
+                row.key.clone(),
+                row.record,
+                Arc::clone(&publisher),
+            )
+            .map_err(|e| open_error(&location, &row.key, e))?;
             namespaces.insert(id, Arc::new(namespace));
         }
         Ok(SqliteStore {
@@ -116,6 +128,7 @@ impl SqliteStore {
                 registry: Mutex::new(Some(registry)),
                 namespaces: RwLock::new(namespaces),
                 closed: AtomicBool::new(false),
+                publisher,
                 lock: Mutex::new(lock),
             }),
         })
@@ -182,14 +195,18 @@ impl Inner {
         };
         // The file first, then the registry row: a crash in between leaves an orphan file
         // (removed at the next open), never a registry row without its database.
-        let namespace =
-            match Namespace::open(Arc::clone(&self.location), key.clone(), record.clone()) {
-                Ok(namespace) => namespace,
-                Err(e) => {
-                    self.remove_files(&key);
-                    return Err(StoreError::backend(e));
-                }
-            };
+        let namespace = match Namespace::open(
+            Arc::clone(&self.location),
+            key.clone(),
+            record.clone(),
+            Arc::clone(&self.publisher),
+        ) {
+            Ok(namespace) => namespace,
+            Err(e) => {
+                self.remove_files(&key);
+                return Err(StoreError::backend(e));
+            }
+        };
         if let Err(e) = registry.insert(&record, &key) {
             let _ = namespace.shutdown(Shutdown::Delete);
             self.remove_files(&key);
@@ -206,7 +223,12 @@ impl Inner {
             if !registry.delete(&id).map_err(error::sqlite)? {
                 return Err(StoreError::NamespaceNotFound(id));
             }
-            self.write_map().remove(&id)
+            let namespace = self.write_map().remove(&id);
+            if let Some(namespace) = &namespace {
+                namespace.mark_deleted();
+            }
+            self.publisher.ended(&id);
+            namespace
         };
         let Some(namespace) = namespace else {
             return Err(StoreError::NamespaceNotFound(id));
@@ -284,6 +306,10 @@ impl fmt::Debug for SqliteStore {
 impl Store for SqliteStore {
     fn backend_name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn set_commit_listener(&self, listener: Arc<dyn CommitListener>) {
+        self.inner.publisher.set(listener);
     }
 
     async fn create_namespace(
@@ -433,6 +459,11 @@ impl Store for SqliteStore {
     async fn list_categories(&self, ns: &NamespaceId) -> Result<Vec<CategorySummary>, StoreError> {
         let namespace = self.namespace_handle(ns)?;
         namespace.read(reads::list_categories).await
+    }
+
+    async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError> {
+        let namespace = self.namespace_handle(ns)?;
+        namespace.read(reads::head).await
     }
 
     async fn close(&self) {

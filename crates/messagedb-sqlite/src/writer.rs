@@ -8,6 +8,12 @@
 //! §10.3). Because a single thread assigns positions and commits, commit order is gpos order and
 //! a reader can never see gpos N+1 before N (I4).
 //!
+//! After the commit, and before the gate is released or the next batch starts, the appended
+//! messages are reported to the store's commit listener (`publish`): one thread reporting in
+//! commit order is what gives subscribers each namespace's commits in gpos order (§10.3), and
+//! reporting under the gate means a deletion, which takes the gate, is never followed by a late
+//! report. Idempotent retries and refusals write nothing and are not reported.
+//!
 //! Isolation between the requests of a batch needs no savepoint: a request changes the database
 //! with exactly one statement (its `INSERT`), and SQLite undoes a failed statement on its own
 //! without touching the rest of the transaction. The only failures that abort the whole
@@ -18,7 +24,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use messagedb_core::{MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome};
+use messagedb_core::{
+    Committed, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
+};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
@@ -214,6 +222,9 @@ impl Writer {
             return;
         }
         let outcomes = self.transaction(batch);
+        if let Ok(outcomes) = &outcomes {
+            self.publish(batch, outcomes);
+        }
         drop(gate);
         match outcomes {
             Ok(outcomes) => {
@@ -229,6 +240,31 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Reports the appended messages of a committed batch, in batch (= gpos) order.
+    fn publish(
+        &self,
+        batch: &[(WriteRequest, Reply)],
+        outcomes: &[Result<WriteOutcome, StoreError>],
+    ) {
+        let publisher = &self.shared.publisher;
+        if !publisher.is_listening() {
+            return;
+        }
+        let committed: Vec<Committed> = batch
+            .iter()
+            .zip(outcomes)
+            .filter_map(|((request, _), outcome)| match outcome {
+                Ok(WriteOutcome::Appended(p)) => Some(Committed {
+                    global_position: p.global_position,
+                    stream_name: request.message.stream_name.as_str().to_owned(),
+                    position: p.position,
+                }),
+                _ => None,
+            })
+            .collect();
+        publisher.committed(&self.shared.id, &committed);
     }
 
     /// One transaction for the whole batch; `Err` when nothing of it was committed.

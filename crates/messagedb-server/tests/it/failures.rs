@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, Message, NamespaceId, NamespaceInfo, NamespaceRecord,
-    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
-    StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    CategoryQuery, CategorySummary, CommitListener, Message, NamespaceId, NamespaceInfo,
+    NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery,
+    StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
 };
 use messagedb_server::ServerConfig;
 use messagedb_sqlite::SqliteStore;
@@ -23,6 +23,12 @@ struct Faulty(SqliteStore);
 impl Store for Faulty {
     fn backend_name(&self) -> &'static str {
         self.0.backend_name()
+    }
+    fn set_commit_listener(&self, listener: Arc<dyn CommitListener>) {
+        self.0.set_commit_listener(listener)
+    }
+    async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError> {
+        self.0.head(ns).await
     }
     async fn create_namespace(
         &self,
