@@ -1,4 +1,5 @@
-//! Debug endpoints (SPEC §13.2): a CPU profile in pprof format and memory statistics.
+//! Debug endpoints (SPEC §13.2): a CPU profile in pprof format and memory statistics (with
+//! allocation counts by RPC method while the counting allocator counts, see [`crate::alloc_scope`]).
 //!
 //! They are routed only with `debug_endpoints` and need the admin token. The sampling profiler is
 //! process-wide (a `SIGPROF` timer), so at most one profile runs at a time in the process; a
@@ -105,15 +106,37 @@ impl Drop for Running {
     }
 }
 
-/// `GET /debug/pprof/allocs`: memory statistics as text. The system allocator keeps no counters,
-/// so this reports what the kernel knows about the process.
-pub async fn allocs(caller: Caller) -> Response {
+/// `GET /debug/pprof/allocs`: memory statistics as text, or as JSON with `?format=json`.
+///
+/// The kernel's view of the process (resident and peak resident bytes) is always there. When the
+/// binary's counting allocator is counting (`messagedb profile` turns it on), the allocation
+/// totals and the per-RPC-method tallies of [`crate::alloc_scope`] are added; the counters only
+/// grow, so a caller reads them before and after a load and subtracts.
+pub async fn allocs(caller: Caller, uri: Uri) -> Response {
     if let Err(e) = caller.require_admin() {
         return e.into_response();
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mut out =
-        String::from("# messagedb memory statistics\nallocator: system (no allocation counters)\n");
+    let memory = memory_fields(&status);
+    let counting = messagedb_alloc::is_enabled();
+    let wants_json = uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(key, value)| key == "format" && value == "json")
+    });
+    let (body, content_type) = if wants_json {
+        (allocs_json(&memory, counting), "application/json")
+    } else {
+        (allocs_text(&memory, counting), "text/plain; charset=utf-8")
+    };
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `(name, value)` pairs from `/proc/self/status`: sizes in bytes, then the thread count.
+fn memory_fields(status: &str) -> Vec<(&'static str, u64)> {
+    let mut fields = Vec::new();
     for (field, name) in [
         ("VmRSS", "resident_bytes"),
         ("VmHWM", "peak_resident_bytes"),
@@ -121,11 +144,8 @@ pub async fn allocs(caller: Caller) -> Response {
         ("VmData", "data_bytes"),
         ("RssAnon", "resident_anonymous_bytes"),
     ] {
-        if let Some(kib) = kib_field(&status, field) {
-            out.push_str(name);
-            out.push_str(": ");
-            out.push_str(itoa::Buffer::new().format(kib * 1024));
-            out.push('\n');
+        if let Some(kib) = kib_field(status, field) {
+            fields.push((name, kib * 1024));
         }
     }
     if let Some(threads) = status
@@ -133,16 +153,80 @@ pub async fn allocs(caller: Caller) -> Response {
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse::<u64>().ok())
     {
-        out.push_str("threads: ");
-        out.push_str(itoa::Buffer::new().format(threads));
-        out.push('\n');
+        fields.push(("threads", threads));
     }
-    let mut response = out.into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    fields
+}
+
+fn allocs_text(memory: &[(&str, u64)], counting: bool) -> String {
+    let mut out = String::from("# messagedb memory statistics\n");
+    out.push_str(if counting {
+        "allocator: counting\n"
+    } else {
+        "allocator: system (no allocation counters)\n"
+    });
+    let mut line = |name: &str, value: u64| {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(itoa::Buffer::new().format(value));
+        out.push('\n');
+    };
+    for (name, value) in memory {
+        line(name, *value);
+    }
+    if counting {
+        let totals = messagedb_alloc::totals();
+        line("allocations", totals.allocations);
+        line("deallocations", totals.deallocations);
+        line("bytes_allocated", totals.bytes_allocated);
+        line("bytes_freed", totals.bytes_freed);
+        for (method, counts) in crate::alloc_scope::snapshot() {
+            if counts.calls > 0 {
+                out.push_str(&format!(
+                    "requests{{method=\"{method}\"}}: calls={} allocations={} bytes={}\n",
+                    counts.calls, counts.allocations, counts.bytes
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `{"allocator":…,"counting":…,"memory":{…},"totals":{…},"requests":{method:{…}}}`.
+fn allocs_json(memory: &[(&str, u64)], counting: bool) -> String {
+    let memory: serde_json::Map<String, serde_json::Value> = memory
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).into()))
+        .collect();
+    let mut body = serde_json::json!({
+        "allocator": if counting { "counting" } else { "system" },
+        "counting": counting,
+        "memory": memory,
+    });
+    if counting {
+        let totals = messagedb_alloc::totals();
+        body["totals"] = serde_json::json!({
+            "allocations": totals.allocations,
+            "deallocations": totals.deallocations,
+            "bytes_allocated": totals.bytes_allocated,
+            "bytes_freed": totals.bytes_freed,
+        });
+        let requests: serde_json::Map<String, serde_json::Value> = crate::alloc_scope::snapshot()
+            .into_iter()
+            .map(|(method, counts)| {
+                let value = serde_json::json!({
+                    "calls": counts.calls,
+                    "allocations": counts.allocations,
+                    "bytes": counts.bytes,
+                });
+                (method.to_owned(), value)
+            })
+            .collect();
+        body["requests"] = requests.into();
+    }
+    let mut text = body.to_string();
+    text.push('\n');
+    text
 }
 
 /// A `Name:   123 kB` line of `/proc/self/status`, in KiB.
@@ -183,6 +267,27 @@ mod tests {
         let status = "Name:\tx\nVmRSS:\t  1234 kB\nThreads:\t3\n";
         assert_eq!(kib_field(status, "VmRSS"), Some(1234));
         assert_eq!(kib_field(status, "VmHWM"), None);
+    }
+
+    #[test]
+    fn memory_statistics_formats() {
+        let status = "VmRSS:\t  2 kB\nVmHWM:\t 3 kB\nThreads:\t4\n";
+        let memory = memory_fields(status);
+        assert_eq!(
+            memory,
+            [
+                ("resident_bytes", 2048),
+                ("peak_resident_bytes", 3072),
+                ("threads", 4)
+            ]
+        );
+        let text = allocs_text(&memory, false);
+        assert!(text.contains("allocator: system"), "{text}");
+        assert!(text.contains("peak_resident_bytes: 3072\n"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&allocs_json(&memory, false)).unwrap();
+        assert_eq!(json["counting"], false);
+        assert_eq!(json["memory"]["peak_resident_bytes"], 3072);
+        assert!(json.get("requests").is_none());
     }
 
     #[test]

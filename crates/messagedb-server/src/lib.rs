@@ -7,6 +7,7 @@
 //! to a namespace, [`rpc`] parses and runs the call, [`wire`] writes the JSON, and [`error`] holds
 //! the one error table.
 
+pub mod alloc_scope;
 pub mod auth;
 pub mod bootstrap;
 pub mod connection;

@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::connection::{Arrival, REQUEST_DEADLINE};
 use crate::error::{ApiError, ErrorCode, NOT_FOUND_BODY};
 use crate::rpc::{self, Ctx};
-use crate::{debug, metrics, AppState};
+use crate::{alloc_scope, debug, metrics, AppState};
 
 /// How much of an over-limit body is read and discarded so the client sees the 413 instead of a
 /// reset connection; beyond this the connection is simply closed after the answer.
@@ -54,7 +54,7 @@ pub async fn handle(router: Router, request: Request) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let target = log_target(request.uri());
-    let outcome = AssertUnwindSafe(router.oneshot(request))
+    let outcome = AssertUnwindSafe(alloc_scope::instrument(router.oneshot(request)))
         .catch_unwind()
         .await;
     let mut response = match outcome {
@@ -168,6 +168,7 @@ async fn rpc_endpoint(State(state): State<AppState>, caller: Caller, request: Re
     let (method, result) = match rpc::parse_request(&body) {
         Ok(parsed) => {
             drop(body);
+            alloc_scope::set_method(parsed.method());
             let method = parsed.method().name();
             let ctx = Ctx {
                 state: &state,
