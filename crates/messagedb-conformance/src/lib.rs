@@ -59,15 +59,43 @@ impl From<Arc<dyn Store>> for Fixture {
     }
 }
 
+/// What a factory gives a case: a fixture to run against, or a reason to skip (a backend whose
+/// server is not available, when the environment explicitly allows skipping it).
+pub enum Setup {
+    Run(Fixture),
+    /// The case passes without running; the factory has already said why.
+    Skip,
+}
+
+impl From<Fixture> for Setup {
+    fn from(fixture: Fixture) -> Setup {
+        Setup::Run(fixture)
+    }
+}
+
+impl From<Arc<dyn Store>> for Setup {
+    fn from(store: Arc<dyn Store>) -> Setup {
+        Setup::Run(Fixture::new(store))
+    }
+}
+
+impl From<Option<Fixture>> for Setup {
+    fn from(fixture: Option<Fixture>) -> Setup {
+        fixture.map_or(Setup::Skip, Setup::Run)
+    }
+}
+
 /// Builds the fixture, runs one case against it, and closes the store.
 pub async fn run<F, C, R>(fixture: F, case: C)
 where
     F: Future,
-    F::Output: Into<Fixture>,
+    F::Output: Into<Setup>,
     C: FnOnce(Arc<dyn Store>) -> R,
     R: Future<Output = ()>,
 {
-    let fixture: Fixture = fixture.await.into();
+    let Setup::Run(fixture) = fixture.await.into() else {
+        return;
+    };
     case(Arc::clone(&fixture.store)).await;
     fixture.store.close().await;
     drop(fixture.guard);
@@ -75,8 +103,9 @@ where
 
 /// Expands to one `#[tokio::test]` per conformance case, grouped in one module per area.
 ///
-/// `$factory` is an expression evaluating to a future whose output is `Arc<dyn Store>` or a
-/// [`Fixture`]; it is evaluated once per case, and must give a fresh, empty store each time.
+/// `$factory` is an expression evaluating to a future whose output is `Arc<dyn Store>`, a
+/// [`Fixture`], or an `Option<Fixture>` (`None` skips the case); it is evaluated once per case,
+/// and must give a fresh, empty store each time.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($factory:expr) => {

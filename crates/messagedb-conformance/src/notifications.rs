@@ -234,7 +234,16 @@ pub async fn deletion_ends_the_namespace(store: Arc<dyn Store>) {
 
     namespace(&*store, "doomed").await;
     let again = append_to(&*store, &ns, "reborn-1").await;
-    recorder.wait_for_commit(&ns, again.global_position).await;
+    // Both incarnations start at gpos 1, so wait for a commit heard after the end, not for the
+    // gpos (a backend that reports asynchronously may not have reported it yet).
+    recorder
+        .wait_until("a commit of the re-created namespace", |heard| {
+            heard
+                .iter()
+                .skip_while(|h| **h != Heard::Ended(ns.clone()))
+                .any(|h| matches!(h, Heard::Committed(id, _) if id == &ns))
+        })
+        .await;
     let heard = recorder.heard();
     let end = heard
         .iter()

@@ -116,6 +116,12 @@ pub trait CommitListener: Send + Sync + 'static {
     /// Nothing more is reported for this incarnation of `ns`; a namespace re-created with the
     /// same id starts afresh.
     fn ended(&self, ns: &NamespaceId);
+
+    /// The backend may have missed commits of any namespace (on PostgreSQL: the `LISTEN`
+    /// connection was lost and is back). Every subscription must catch up from the store from
+    /// its cursor, as after a queue overflow (SPEC §8.7); none ends. Commits reported after this
+    /// call are complete again. The default does nothing, for listeners without subscriptions.
+    fn resync(&self) {}
 }
 
 /// What can go wrong behind the [`Store`] trait.

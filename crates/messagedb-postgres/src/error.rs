@@ -1,0 +1,76 @@
+//! Errors of this backend: [`OpenError`] for startup, and the mapping of driver and pool errors
+//! onto [`StoreError`] once the store is running.
+
+use messagedb_core::StoreError;
+use tokio_postgres::error::SqlState;
+
+/// Why the store could not be opened. The display texts are meant for a startup error line.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL is not a PostgreSQL connection URL this backend understands.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The database was migrated by a newer messagedb; writing to it could corrupt it (§10.6).
+    #[error("store schema version {found} is newer than this messagedb supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// The TLS configuration could not be built.
+    #[error("cannot set up TLS for PostgreSQL: {0}")]
+    Tls(String),
+    /// PostgreSQL could not be reached, or refused the migrations.
+    #[error("cannot open the PostgreSQL store: {0}")]
+    Database(String),
+}
+
+/// Returned (as a backend error) by every operation after [`messagedb_core::Store::close`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the store is closed")]
+pub(crate) struct StoreClosed;
+
+pub(crate) fn closed() -> StoreError {
+    StoreError::backend(StoreClosed)
+}
+
+/// How an operation on one namespace's schema failed.
+#[derive(Debug, Clone)]
+pub(crate) enum NsError {
+    /// The schema (or the counter row) this instance knew for the namespace is gone: the
+    /// namespace was deleted, possibly re-created under a new key, by any instance.
+    Gone,
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for NsError {
+    fn from(error: tokio_postgres::Error) -> NsError {
+        match error.code() {
+            Some(code)
+                if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME =>
+            {
+                NsError::Gone
+            }
+            _ => NsError::Store(StoreError::backend(error)),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for NsError {
+    fn from(error: deadpool_postgres::PoolError) -> NsError {
+        NsError::Store(pool(error))
+    }
+}
+
+impl From<StoreError> for NsError {
+    fn from(error: StoreError) -> NsError {
+        NsError::Store(error)
+    }
+}
+
+pub(crate) fn pool(error: deadpool_postgres::PoolError) -> StoreError {
+    match error {
+        deadpool_postgres::PoolError::Closed => closed(),
+        other => StoreError::backend(other),
+    }
+}
+
+pub(crate) fn pg(error: tokio_postgres::Error) -> StoreError {
+    StoreError::backend(error)
+}

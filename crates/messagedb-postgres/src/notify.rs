@@ -1,0 +1,188 @@
+//! The `NOTIFY` payloads on channel [`CHANNEL`] (SPEC §10.5), and their decoding.
+//!
+//! Writes queue one notification per appended message inside their transaction; PostgreSQL
+//! delivers them after the commit, in commit order, which for one namespace is global-position
+//! order. Namespace deletion and token rotation travel on the same channel. Namespaces are named
+//! by their internal key, as storage is; events that outlive the registry row (deletion) also
+//! carry the namespace id.
+//!
+//! ```text
+//! {"key":"<key>","gpos":41,"stream":"account-1","position":5}   a committed message
+//! {"key":"<key>","gpos":41}                                      the same, when the above would
+//!                                                                exceed 8000 bytes: listeners
+//!                                                                read the row
+//! {"key":"<key>","event":"deleted","namespace":"<id>"}          ns.delete
+//! {"key":"<key>","event":"token","namespace":"<id>"}            token rotation
+//! ```
+
+use messagedb_core::Positions;
+use serde::Deserialize;
+
+/// The one channel every instance listens on.
+pub(crate) const CHANNEL: &str = "messagedb";
+
+/// PostgreSQL refuses payloads of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7999;
+
+/// Queues every payload of `$1` (a text array) in array order.
+pub(crate) const NOTIFY_ALL: &str = "SELECT pg_notify('messagedb', p) \
+     FROM unnest($1::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i";
+
+/// Queues one payload, `$1`.
+pub(crate) const NOTIFY_ONE: &str = "SELECT pg_notify('messagedb', $1)";
+
+/// The payload for a committed message.
+pub(crate) fn message_payload(key: &str, positions: Positions, stream: &str) -> String {
+    let stream_json = serde_json::to_string(stream).unwrap_or_else(|_| "\"\"".to_owned());
+    let full = format!(
+        r#"{{"key":"{key}","gpos":{},"stream":{stream_json},"position":{}}}"#,
+        positions.global_position, positions.position
+    );
+    if full.len() <= MAX_PAYLOAD {
+        full
+    } else {
+        format!(r#"{{"key":"{key}","gpos":{}}}"#, positions.global_position)
+    }
+}
+
+/// What happened to a namespace as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NamespaceEvent {
+    Deleted,
+    TokenChanged,
+}
+
+impl NamespaceEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            NamespaceEvent::Deleted => "deleted",
+            NamespaceEvent::TokenChanged => "token",
+        }
+    }
+}
+
+pub(crate) fn namespace_payload(key: &str, event: NamespaceEvent, namespace: &str) -> String {
+    format!(
+        r#"{{"key":"{key}","event":"{}","namespace":"{namespace}"}}"#,
+        event.as_str()
+    )
+}
+
+/// A decoded notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    Committed {
+        key: String,
+        global_position: i64,
+        /// The stream and position, unless the payload was too large to carry them.
+        stream: Option<(String, i64)>,
+    },
+    Namespace {
+        key: String,
+        event: NamespaceEvent,
+        namespace: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    key: String,
+    gpos: Option<i64>,
+    stream: Option<String>,
+    position: Option<i64>,
+    event: Option<String>,
+    namespace: Option<String>,
+}
+
+/// Decodes a payload; `None` for anything this version does not understand (a newer instance
+/// may send more kinds).
+pub(crate) fn decode(payload: &str) -> Option<Event> {
+    let wire: Wire = serde_json::from_str(payload).ok()?;
+    match (wire.event.as_deref(), wire.gpos) {
+        (None, Some(global_position)) => Some(Event::Committed {
+            key: wire.key,
+            global_position,
+            stream: wire.stream.zip(wire.position),
+        }),
+        (Some(event), _) => {
+            let event = match event {
+                "deleted" => NamespaceEvent::Deleted,
+                "token" => NamespaceEvent::TokenChanged,
+                _ => return None,
+            };
+            Some(Event::Namespace {
+                key: wire.key,
+                event,
+                namespace: wire.namespace?,
+            })
+        }
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn message_payloads_round_trip() {
+        let p = Positions {
+            position: 5,
+            global_position: 41,
+        };
+        let payload = message_payload(KEY, p, "account-1 \"é\"");
+        assert_eq!(
+            payload,
+            format!(r#"{{"key":"{KEY}","gpos":41,"stream":"account-1 \"é\"","position":5}}"#)
+        );
+        assert_eq!(
+            decode(&payload),
+            Some(Event::Committed {
+                key: KEY.to_owned(),
+                global_position: 41,
+                stream: Some(("account-1 \"é\"".to_owned(), 5)),
+            })
+        );
+    }
+
+    #[test]
+    fn long_stream_names_leave_the_stream_out() {
+        let p = Positions {
+            position: 0,
+            global_position: 7,
+        };
+        let long = "x".repeat(8000);
+        let payload = message_payload(KEY, p, &long);
+        assert!(payload.len() < 8000);
+        assert_eq!(
+            decode(&payload),
+            Some(Event::Committed {
+                key: KEY.to_owned(),
+                global_position: 7,
+                stream: None,
+            })
+        );
+        // Escapes count: 4000 quotes become 8000 bytes of JSON.
+        let quotes = "\"".repeat(4000);
+        assert!(message_payload(KEY, p, &quotes).len() < 8000);
+    }
+
+    #[test]
+    fn namespace_events_round_trip() {
+        for event in [NamespaceEvent::Deleted, NamespaceEvent::TokenChanged] {
+            let payload = namespace_payload(KEY, event, "tenant-a");
+            assert_eq!(
+                decode(&payload),
+                Some(Event::Namespace {
+                    key: KEY.to_owned(),
+                    event,
+                    namespace: "tenant-a".to_owned(),
+                })
+            );
+        }
+        assert_eq!(decode(r#"{"key":"k","event":"later"}"#), None);
+        assert_eq!(decode("not json"), None);
+    }
+}

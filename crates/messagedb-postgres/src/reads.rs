@@ -1,0 +1,278 @@
+//! Every read query of a namespace's messages, with the same semantics as the embedded backend
+//! (I9).
+//!
+//! Queries are sent with `query_typed` (parameter types given up front), which parses, binds and
+//! executes in one round trip with the unnamed statement: schema names differ per namespace, so
+//! a prepared-statement cache would grow with every namespace on every pooled connection. Each
+//! statement reads one snapshot (READ COMMITTED), so a read never sees gpos N+1 without N (I4).
+
+use messagedb_core::{
+    CategoryQuery, CategorySummary, Limit, Message, MessageId, StartAt, StreamQuery, StreamSummary,
+    StreamsQuery, Timestamp,
+};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
+use uuid::Uuid;
+
+/// A query parameter with its PostgreSQL type.
+pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// The columns [`message`] decodes, in its order.
+pub(crate) const COLUMNS: &str =
+    "id, stream_name, type, position, global_position, data, metadata, time";
+
+pub(crate) async fn read_stream(
+    client: &Client,
+    schema: &str,
+    stream: &str,
+    query: &StreamQuery,
+) -> Result<Vec<Message>, tokio_postgres::Error> {
+    let Some(limit) = sql_limit(query.limit) else {
+        return Ok(Vec::new());
+    };
+    let (sql, from) = match query.start {
+        StartAt::Position(p) => (
+            format!(
+                "SELECT {COLUMNS} FROM {schema}.messages \
+                 WHERE stream_name = $1 AND position >= $2 ORDER BY position LIMIT $3"
+            ),
+            p.max(0),
+        ),
+        // Still in position order, as on the embedded backend.
+        StartAt::GlobalPosition(g) => (
+            format!(
+                "SELECT {COLUMNS} FROM {schema}.messages \
+                 WHERE stream_name = $1 AND global_position >= $2 ORDER BY position LIMIT $3"
+            ),
+            g,
+        ),
+    };
+    let rows = client
+        .query_typed(
+            &sql,
+            &[
+                (&stream, Type::TEXT),
+                (&from, Type::INT8),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    rows.iter().map(message).collect()
+}
+
+pub(crate) async fn last_message(
+    client: &Client,
+    schema: &str,
+    stream: &str,
+    message_type: Option<&str>,
+) -> Result<Option<Message>, tokio_postgres::Error> {
+    let row = match message_type.filter(|t| !t.is_empty()) {
+        None => {
+            client
+                .query_typed_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM {schema}.messages \
+                         WHERE stream_name = $1 ORDER BY position DESC LIMIT 1"
+                    ),
+                    &[(&stream, Type::TEXT)],
+                )
+                .await?
+        }
+        Some(t) => {
+            client
+                .query_typed_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM {schema}.messages \
+                         WHERE stream_name = $1 AND type = $2 ORDER BY position DESC LIMIT 1"
+                    ),
+                    &[(&stream, Type::TEXT), (&t, Type::TEXT)],
+                )
+                .await?
+        }
+    };
+    row.as_ref().map(message).transpose()
+}
+
+/// The stream version, `None` for a stream without messages. One index seek.
+pub(crate) async fn stream_version(
+    client: &Client,
+    schema: &str,
+    stream: &str,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "SELECT position FROM {schema}.messages \
+                 WHERE stream_name = $1 ORDER BY position DESC LIMIT 1"
+            ),
+            &[(&stream, Type::TEXT)],
+        )
+        .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
+pub(crate) async fn read_category(
+    client: &Client,
+    schema: &str,
+    query: &CategoryQuery,
+) -> Result<Vec<Message>, tokio_postgres::Error> {
+    // A category never contains '-', so such a name selects nothing (SPEC §6.7).
+    if query.category.contains('-') {
+        return Ok(Vec::new());
+    }
+    let Some(limit) = sql_limit(query.limit) else {
+        return Ok(Vec::new());
+    };
+    let from = query.from_global_position.max(1);
+    let correlation = query.correlation.as_deref().filter(|c| !c.is_empty());
+    let group = query
+        .consumer_group
+        .map(|g| (g.member() as i64, g.size() as i64));
+    let mut sql = format!("SELECT {COLUMNS} FROM {schema}.messages WHERE global_position >= $1");
+    let mut params: Vec<Param<'_>> = vec![(&from, Type::INT8), (&limit, Type::INT8)];
+    if !query.category.is_empty() {
+        params.push((&query.category, Type::TEXT));
+        sql.push_str(&format!(" AND category = ${}", params.len()));
+    }
+    if let Some(correlation) = &correlation {
+        params.push((correlation, Type::TEXT));
+        sql.push_str(&format!(" AND correlation_category = ${}", params.len()));
+    }
+    if let Some((member, size)) = &group {
+        // SPEC §7.1 on numeric, so that abs(i64::MIN) cannot overflow. Streams with an empty
+        // cardinal id have no hash and belong to no member.
+        params.push((size, Type::INT8));
+        params.push((member, Type::INT8));
+        sql.push_str(&format!(
+            " AND cardinal_hash IS NOT NULL \
+             AND mod(abs(cardinal_hash::numeric), ${}::numeric) = ${}::numeric",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    sql.push_str(" ORDER BY global_position LIMIT $2");
+    let rows = client.query_typed(&sql, &params).await?;
+    rows.iter().map(message).collect()
+}
+
+/// `ns.streams`: a loose index scan (a recursive walk from one distinct name to the next, each
+/// step an index seek) instead of a `GROUP BY` over every message, so a page costs the same however
+/// long the streams are.
+pub(crate) async fn list_streams(
+    client: &Client,
+    schema: &str,
+    query: &StreamsQuery,
+) -> Result<Vec<StreamSummary>, tokio_postgres::Error> {
+    let prefix = query.prefix.as_str();
+    // Every name with the prefix is >= the prefix, so when the cursor sorts below the prefix the
+    // walk starts at the prefix itself; otherwise just after the cursor. Both compare bytewise
+    // (COLLATE "C" columns), like `str` does.
+    let (first, start) = if query.cursor.as_str() < prefix {
+        (">=", prefix)
+    } else {
+        (">", query.cursor.as_str())
+    };
+    let limit = i64::from(query.limit);
+    let sql = format!(
+        "WITH RECURSIVE walk(name, n) AS ( \
+             (SELECT stream_name, 1 FROM {schema}.messages \
+              WHERE stream_name {first} $1 ORDER BY stream_name LIMIT 1) \
+           UNION ALL \
+             SELECT (SELECT m.stream_name FROM {schema}.messages m \
+                     WHERE m.stream_name > walk.name ORDER BY m.stream_name LIMIT 1), walk.n + 1 \
+             FROM walk \
+             WHERE walk.name IS NOT NULL AND walk.n < $2 AND starts_with(walk.name, $3) \
+         ) \
+         SELECT walk.name, head.position, head.time FROM walk \
+         CROSS JOIN LATERAL (SELECT position, time FROM {schema}.messages \
+                             WHERE stream_name = walk.name ORDER BY position DESC LIMIT 1) head \
+         WHERE walk.name IS NOT NULL AND starts_with(walk.name, $3) \
+         ORDER BY walk.name"
+    );
+    let rows = client
+        .query_typed(
+            &sql,
+            &[
+                (&start, Type::TEXT),
+                (&limit, Type::INT8),
+                (&prefix, Type::TEXT),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StreamSummary {
+                stream_name: row.try_get(0)?,
+                version: row.try_get(1)?,
+                last_activity: Timestamp::from_micros(row.try_get(2)?),
+            })
+        })
+        .collect()
+}
+
+/// `ns.categories`, sorted bytewise (the column is COLLATE "C").
+pub(crate) async fn list_categories(
+    client: &Client,
+    schema: &str,
+) -> Result<Vec<CategorySummary>, tokio_postgres::Error> {
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT category, count(*), count(DISTINCT stream_name) \
+                 FROM {schema}.messages GROUP BY category ORDER BY category"
+            ),
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let messages: i64 = row.try_get(1)?;
+            let streams: i64 = row.try_get(2)?;
+            Ok(CategorySummary {
+                category: row.try_get(0)?,
+                message_count: u64::try_from(messages).unwrap_or(0),
+                stream_count: u64::try_from(streams).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Reads the message at `global_position`, if it exists (for notifications too large to carry
+/// the stream name).
+pub(crate) async fn message_at(
+    client: &Client,
+    schema: &str,
+    global_position: i64,
+) -> Result<Option<Message>, tokio_postgres::Error> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT {COLUMNS} FROM {schema}.messages WHERE global_position = $1"),
+            &[(&global_position, Type::INT8)],
+        )
+        .await?;
+    row.as_ref().map(message).transpose()
+}
+
+/// `Limit` as SQL `LIMIT` (NULL = none); `None` when nothing may be returned.
+fn sql_limit(limit: Limit) -> Option<Option<i64>> {
+    match limit {
+        Limit::Unlimited => Some(None),
+        Limit::AtMost(0) => None,
+        Limit::AtMost(n) => Some(Some(i64::from(n))),
+    }
+}
+
+/// Decodes the columns of [`COLUMNS`].
+pub(crate) fn message(row: &Row) -> Result<Message, tokio_postgres::Error> {
+    let id: Uuid = row.try_get(0)?;
+    Ok(Message {
+        id: MessageId::from(id),
+        stream_name: row.try_get(1)?,
+        message_type: row.try_get(2)?,
+        position: row.try_get(3)?,
+        global_position: row.try_get(4)?,
+        data: row.try_get(5)?,
+        metadata: row.try_get(6)?,
+        time: Timestamp::from_micros(row.try_get(7)?),
+    })
+}

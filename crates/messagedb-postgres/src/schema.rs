@@ -1,0 +1,111 @@
+//! The database layout (SPEC §10.5) and its versioned migrations (§10.6).
+//!
+//! Schema `messagedb` holds the registry, the counters and `messagedb.migrations` (one row per
+//! applied version). Each namespace has a schema `messagedb_ns_<key>` built from
+//! `sql/namespace.sql`. Migrations run at startup in one transaction that first takes a
+//! transaction-scoped advisory lock, so instances starting together migrate exactly once: the
+//! others wait for the lock and then find nothing left to do. A database whose version is newer
+//! than this binary knows is refused. Migrations are append-only: a released one is never edited.
+
+use tokio_postgres::Client;
+
+use crate::error::OpenError;
+
+/// Migration `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("sql/registry_v1.sql")];
+
+/// The DDL of one namespace at the current version; `{schema}` is replaced by its schema name.
+const NAMESPACE: &str = include_str!("sql/namespace.sql");
+
+/// The advisory lock key that serialises migrations (an arbitrary constant: "msgdb" + 1).
+const MIGRATION_LOCK: i64 = 0x6d73_6764_6201;
+
+/// The schema version this binary writes.
+pub(crate) fn version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The schema of the namespace with internal key `key` (32 lowercase hex digits, so a valid
+/// identifier as it is).
+pub(crate) fn namespace_schema(key: &str) -> String {
+    format!("messagedb_ns_{key}")
+}
+
+/// The DDL creating a namespace's schema.
+pub(crate) fn namespace_ddl(key: &str) -> String {
+    NAMESPACE.replace("{schema}", &namespace_schema(key))
+}
+
+/// A fresh namespace key: 128 random bits as 32 lowercase hex digits. Keys name schemas, so they
+/// are never derived from the id and never reused (SPEC §2.1).
+pub(crate) fn new_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+pub(crate) fn is_key(key: &str) -> bool {
+    key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Brings the database up to [`version`], under the migration lock.
+pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
+    let database = |e: tokio_postgres::Error| OpenError::Database(format!("migration failed: {e}"));
+    let tx = client.transaction().await.map_err(database)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(database)?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS messagedb; \
+         CREATE TABLE IF NOT EXISTS messagedb.migrations ( \
+             version    bigint NOT NULL PRIMARY KEY, \
+             applied_at bigint NOT NULL)",
+    )
+    .await
+    .map_err(database)?;
+    let found: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM messagedb.migrations",
+            &[],
+        )
+        .await
+        .map_err(database)?
+        .get(0);
+    if found > version() {
+        return Err(OpenError::SchemaTooNew {
+            found,
+            supported: version(),
+        });
+    }
+    let first = usize::try_from(found).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(first) {
+        tx.batch_execute(sql).await.map_err(database)?;
+        let applied = messagedb_core::Timestamp::now().as_micros();
+        tx.execute(
+            "INSERT INTO messagedb.migrations (version, applied_at) VALUES ($1, $2)",
+            &[&(index as i64 + 1), &applied],
+        )
+        .await
+        .map_err(database)?;
+    }
+    tx.commit().await.map_err(database)?;
+    if first < MIGRATIONS.len() {
+        tracing::info!(from = found, to = version(), "PostgreSQL schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fresh_hex_and_name_schemas() {
+        let (a, b) = (new_key(), new_key());
+        assert!(is_key(&a) && is_key(&b) && a != b);
+        assert!(!is_key("default"));
+        let ddl = namespace_ddl(&a);
+        assert!(ddl.contains(&format!("CREATE SCHEMA messagedb_ns_{a};")));
+        assert!(!ddl.contains("{schema}"));
+        let statements: String = ddl.lines().filter(|l| !l.starts_with("--")).collect();
+        assert!(!statements.to_lowercase().contains("jsonb"));
+    }
+}

@@ -1,0 +1,363 @@
+//! The write path: one task per namespace (on each instance) group-commits queued writes.
+//!
+//! The task waits for a request, drains whatever else is queued (up to [`MAX_BATCH`]) and runs
+//! the whole batch in ONE transaction on a pooled connection:
+//!
+//! 1. `SELECT … FROM messagedb.counters WHERE key = $1 FOR UPDATE` locks the namespace's counter
+//!    row until commit. Every writer of the namespace, on every instance, takes this lock first,
+//!    so batches of one namespace commit one after another and commit order is global-position
+//!    order (I4); the checks below and the append are one step (I5, I3).
+//! 2. One round trip (pipelined) reads the stored rows of the supplied ids and the version of
+//!    every stream in the batch.
+//! 3. Each request, in arrival order, gets its own outcome (idempotent retry, duplicate id,
+//!    version conflict, or an append at the next global position), seeing the effects of the
+//!    requests before it, exactly like the embedded writer (I9).
+//! 4. One pipelined round trip inserts every append (one multi-row `INSERT … unnest`), moves the
+//!    counter, and queues one `NOTIFY` per append (delivered after commit, in commit order).
+//! 5. `COMMIT`; only then is any request answered (I2).
+//!
+//! No savepoints are needed: the per-request checks run in Rust against what step 2 read, under
+//! the lock, so the only statements that can fail are whole-batch failures (a lost connection, a
+//! full disk), and then every request of the batch gets the backend error.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Pool;
+use messagedb_core::{
+    cardinal_id, hash_64, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::error::NsError;
+use crate::notify;
+use crate::reads::Param;
+use crate::schema::namespace_schema;
+
+/// The most requests one transaction takes: large enough to amortise the commit, small enough
+/// that the first request of a batch is not kept waiting behind thousands of others.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Requests waiting for the writer; beyond this, `stream.write` callers wait asynchronously.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// A write as the writer receives it, with its id, correlation category and cardinal-id hash
+/// already worked out by the caller's task.
+pub(crate) struct WriteRequest {
+    message: NewMessage,
+    /// `message.id`, or a fresh UUIDv7 when it was `None`.
+    id: MessageId,
+    correlation: Option<String>,
+    /// `hash_64` of the cardinal id; `None` when the cardinal id is empty (no consumer-group
+    /// member gets such a stream).
+    cardinal_hash: Option<i64>,
+}
+
+impl WriteRequest {
+    pub(crate) fn new(message: NewMessage) -> WriteRequest {
+        let cid = cardinal_id(message.stream_name.as_str());
+        WriteRequest {
+            id: message.id.unwrap_or_else(MessageId::new_v7),
+            correlation: message.correlation_category(),
+            cardinal_hash: (!cid.is_empty()).then(|| hash_64(cid)),
+            message,
+        }
+    }
+}
+
+/// The outcome of one request inside a batch.
+type Outcome = Result<WriteOutcome, NsError>;
+type Reply = oneshot::Sender<Result<WriteOutcome, Rejected>>;
+
+/// Why a write was not appended.
+pub(crate) enum Rejected {
+    /// The namespace's counter row is gone: it was deleted (and maybe re-created under a new
+    /// key) by some instance. Nothing was written; the request comes back for a retry.
+    Gone(Box<WriteRequest>),
+    Store(StoreError),
+}
+
+/// A namespace's writer task on this instance. Dropping every handle ends the task once its
+/// queue is empty.
+pub(crate) struct Writer {
+    requests: mpsc::Sender<(WriteRequest, Reply)>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(pool: Pool, key: String) -> Writer {
+        let (requests, received) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(pool, key, received));
+        Writer { requests }
+    }
+
+    /// Queues a write and waits until it is committed (or refused).
+    pub(crate) async fn submit(&self, request: WriteRequest) -> Result<WriteOutcome, Rejected> {
+        let (reply, outcome) = oneshot::channel();
+        let stopped = || Rejected::Store(crate::error::closed());
+        self.requests
+            .send((request, reply))
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest, Reply)>) {
+    let schema = namespace_schema(&key);
+    let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = received.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match received.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match transaction(&pool, &key, &schema, &batch).await {
+            Ok(outcomes) => {
+                for ((request, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome.map_err(|e| rejected(e, request)));
+                }
+            }
+            Err(e) => {
+                if let NsError::Store(e) = &e {
+                    tracing::error!(key, error = %e, "write transaction failed");
+                }
+                for (request, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(rejected(e.clone(), request)));
+                }
+            }
+        }
+    }
+}
+
+fn rejected(error: NsError, request: WriteRequest) -> Rejected {
+    match error {
+        NsError::Gone => Rejected::Gone(Box::new(request)),
+        NsError::Store(e) => Rejected::Store(e),
+    }
+}
+
+/// What a stored (or earlier in the batch) message with a given id looks like.
+struct Known {
+    stream: String,
+    message_type: String,
+    positions: Positions,
+}
+
+/// The columns of one multi-row insert, one vector per column.
+#[derive(Default)]
+struct Appends<'a> {
+    global_position: Vec<i64>,
+    position: Vec<i64>,
+    stream_name: Vec<&'a str>,
+    category: Vec<&'a str>,
+    message_type: Vec<&'a str>,
+    id: Vec<Uuid>,
+    data: Vec<&'a str>,
+    metadata: Vec<Option<&'a str>>,
+    correlation: Vec<Option<&'a str>>,
+    cardinal_hash: Vec<Option<i64>>,
+    time: Vec<i64>,
+    notifications: Vec<String>,
+}
+
+const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, stream_name, \
+     category, type, id, data, metadata, correlation_category, cardinal_hash, time) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+     $6::uuid[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])";
+
+/// One transaction for the whole batch; `Err` when nothing of it was committed.
+async fn transaction(
+    pool: &Pool,
+    key: &str,
+    schema: &str,
+    batch: &[(WriteRequest, Reply)],
+) -> Result<Vec<Outcome>, NsError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let counter = tx
+        .query_typed_opt(
+            "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE",
+            &[(&key, Type::TEXT)],
+        )
+        .await?;
+    let Some(counter) = counter else {
+        // Deleted (by any instance) while this instance still knew it.
+        return Err(NsError::Gone);
+    };
+    let first_global_position: i64 = counter.try_get(0)?;
+
+    let supplied: Vec<Uuid> = batch
+        .iter()
+        .filter(|(r, _)| r.message.id.is_some())
+        .map(|(r, _)| *r.id.as_uuid())
+        .collect();
+    let mut streams: Vec<&str> = batch
+        .iter()
+        .map(|(r, _)| r.message.stream_name.as_str())
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let ids_sql = format!(
+        "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
+         WHERE id = ANY($1)"
+    );
+    let versions_sql = format!(
+        "SELECT s.name, (SELECT position FROM {schema}.messages \
+                         WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
+         FROM unnest($1::text[]) AS s(name)"
+    );
+    let ids = async {
+        if supplied.is_empty() {
+            Ok(Vec::new())
+        } else {
+            tx.query_typed(&ids_sql, &[(&supplied, Type::UUID_ARRAY)])
+                .await
+        }
+    };
+    let version_params: [Param<'_>; 1] = [(&streams, Type::TEXT_ARRAY)];
+    let versions = tx.query_typed(&versions_sql, &version_params);
+    let (id_rows, version_rows) = futures::try_join!(ids, versions)?;
+
+    let mut known: HashMap<Uuid, Known> = HashMap::with_capacity(id_rows.len());
+    for row in &id_rows {
+        known.insert(
+            row.try_get(0)?,
+            Known {
+                stream: row.try_get(1)?,
+                message_type: row.try_get(2)?,
+                positions: Positions {
+                    position: row.try_get(3)?,
+                    global_position: row.try_get(4)?,
+                },
+            },
+        );
+    }
+    let mut versions: HashMap<String, i64> = HashMap::with_capacity(version_rows.len());
+    for row in &version_rows {
+        let version: Option<i64> = row.try_get(1)?;
+        versions.insert(row.try_get(0)?, version.unwrap_or(-1));
+    }
+
+    let mut next = first_global_position;
+    let mut appends = Appends::default();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (request, _) in batch {
+        let outcome = decide(
+            request,
+            &mut known,
+            &mut versions,
+            &mut next,
+            key,
+            &mut appends,
+        );
+        outcomes.push(outcome);
+    }
+    if appends.id.is_empty() {
+        // Only refusals and idempotent retries: nothing to commit.
+        tx.rollback().await?;
+        return Ok(outcomes);
+    }
+    let appended = appends.id.len() as i64;
+    let insert_sql = INSERT.replace("{schema}", schema);
+    let insert_params: [Param<'_>; 11] = [
+        (&appends.global_position, Type::INT8_ARRAY),
+        (&appends.position, Type::INT8_ARRAY),
+        (&appends.stream_name, Type::TEXT_ARRAY),
+        (&appends.category, Type::TEXT_ARRAY),
+        (&appends.message_type, Type::TEXT_ARRAY),
+        (&appends.id, Type::UUID_ARRAY),
+        (&appends.data, Type::TEXT_ARRAY),
+        (&appends.metadata, Type::TEXT_ARRAY),
+        (&appends.correlation, Type::TEXT_ARRAY),
+        (&appends.cardinal_hash, Type::INT8_ARRAY),
+        (&appends.time, Type::INT8_ARRAY),
+    ];
+    let update_params: [Param<'_>; 3] = [
+        (&key, Type::TEXT),
+        (&next, Type::INT8),
+        (&appended, Type::INT8),
+    ];
+    let notify_params: [Param<'_>; 1] = [(&appends.notifications, Type::TEXT_ARRAY)];
+    // Pipelined: sent together, executed in order; any failure fails the batch before COMMIT.
+    let insert = tx.execute_typed(&insert_sql, &insert_params);
+    let update = tx.execute_typed(
+        "UPDATE messagedb.counters \
+         SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1",
+        &update_params,
+    );
+    let notify = tx.execute_typed(notify::NOTIFY_ALL, &notify_params);
+    futures::try_join!(insert, update, notify)?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// One request's outcome, in arrival order: idempotency, then version check, then append
+/// (SPEC §6.3). Appends are recorded in `known`, `versions` and `appends`, so later requests of
+/// the batch see them.
+fn decide<'a>(
+    request: &'a WriteRequest,
+    known: &mut HashMap<Uuid, Known>,
+    versions: &mut HashMap<String, i64>,
+    next: &mut i64,
+    key: &str,
+    appends: &mut Appends<'a>,
+) -> Outcome {
+    let message = &request.message;
+    let stream = message.stream_name.as_str();
+    let id = *request.id.as_uuid();
+    // Generated UUIDv7s cannot collide in practice (the unique index would make it a backend
+    // error), so only supplied ids are checked, as on the embedded backend.
+    if message.id.is_some() {
+        if let Some(existing) = known.get(&id) {
+            if existing.stream == stream && existing.message_type == message.message_type {
+                return Ok(WriteOutcome::AlreadyWritten(existing.positions));
+            }
+            return Err(NsError::Store(StoreError::DuplicateMessageId {
+                id: request.id,
+                stream: existing.stream.clone(),
+            }));
+        }
+    }
+    let version = versions.get(stream).copied().unwrap_or(-1);
+    if let Some(expected) = message.expected_version {
+        if expected != version {
+            return Err(NsError::Store(StoreError::VersionConflict {
+                stream: message.stream_name.clone(),
+                expected,
+                actual: version,
+            }));
+        }
+    }
+    let positions = Positions {
+        position: version + 1,
+        global_position: *next,
+    };
+    *next += 1;
+    versions.insert(stream.to_owned(), positions.position);
+    known.insert(
+        id,
+        Known {
+            stream: stream.to_owned(),
+            message_type: message.message_type.clone(),
+            positions,
+        },
+    );
+    appends.global_position.push(positions.global_position);
+    appends.position.push(positions.position);
+    appends.stream_name.push(stream);
+    appends.category.push(message.stream_name.category());
+    appends.message_type.push(&message.message_type);
+    appends.id.push(id);
+    appends.data.push(&message.data);
+    appends.metadata.push(message.metadata.as_deref());
+    appends.correlation.push(request.correlation.as_deref());
+    appends.cardinal_hash.push(request.cardinal_hash);
+    appends.time.push(Timestamp::now().as_micros());
+    appends
+        .notifications
+        .push(notify::message_payload(key, positions, stream));
+    Ok(WriteOutcome::Appended(positions))
+}

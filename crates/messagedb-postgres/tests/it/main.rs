@@ -1,0 +1,6 @@
+//! Integration tests of the PostgreSQL backend, on a throwaway cluster that the tests start
+//! themselves (`messagedb-testpg`): the store conformance suite, the layout and migrations, and
+//! several instances on one database.
+
+mod conformance;
+mod support;
