@@ -17,6 +17,10 @@ pub enum Command {
     Version(Vec<OsString>),
     /// `serve [flags]`, or flags only; the rest of the arguments are the serve flags.
     Serve(Vec<OsString>),
+    /// `bench [flags]` or `bench compare BASE NEW`; the rest of the arguments.
+    Bench(Vec<OsString>),
+    /// `profile [flags]`; the rest of the arguments.
+    Profile(Vec<OsString>),
     /// Any other first word: a usage error.
     Unknown(String),
 }
@@ -28,6 +32,9 @@ messagedb: a multi-tenant message store, wire-compatible with EventoDB 0.7
 Usage:
   messagedb serve [flags]      run the server (flags alone, e.g. `messagedb -port 8080`, also do)
   messagedb version [--full]   print the version (--full adds the commit and build time)
+  messagedb bench [flags]      generate load against a server and report throughput and latency
+  messagedb bench compare BASE NEW [--fail-on-regression 5%]   compare two results
+  messagedb profile [flags]    start a server, load it, and write a profile bundle
   messagedb help               print this help
 
 Run `messagedb serve --help` for the server's flags. Every flag --x-y can also be set with the
@@ -46,6 +53,8 @@ impl Command {
             Some("help" | "--help" | "-h" | "-help") => Command::Help,
             Some("version" | "--version" | "-v" | "-version") => Command::Version(rest),
             Some("serve") => Command::Serve(rest),
+            Some("bench") => Command::Bench(rest),
+            Some("profile") => Command::Profile(rest),
             Some(flag) if flag.starts_with('-') => {
                 let mut all = Vec::with_capacity(rest.len() + 1);
                 all.push(first);

@@ -1,0 +1,419 @@
+//! `messagedb bench`: a load generator for messagedb (or EventoDB) over its RPC API, and
+//! `messagedb bench compare` for two sets of results.
+//!
+//! A run prepares its workload (seed data, subscriptions), starts `--workers` workers on one clock,
+//! lets `--warmup` pass unrecorded, then records every operation that starts within `--duration`.
+//! Each worker records into its own histograms ([`recorder`]); they are merged when the run ends
+//! and turned into JSON ([`report`]). `--runs N` repeats the run and reports the median and the
+//! min–max of every figure, because one run says little about noise. `messagedb profile` drives
+//! the same runs through [`run_once`], watching [`Phase`] to time its measurements.
+
+pub mod compare;
+pub mod machine;
+pub mod recorder;
+pub mod report;
+pub mod workload;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::cli::normalise_flags;
+use recorder::{Progress, Recorder};
+use workload::{Clock, Payload, Shape, Workload};
+
+/// `messagedb bench` flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "messagedb bench",
+    about = "Generate load against a messagedb (or EventoDB) server and report throughput and latency",
+    after_help = "Durations are whole seconds (20) or have a unit (500ms, 20s, 2m).\n\
+                  `messagedb bench compare BASE NEW` compares two results (bench JSON files or \
+                  profile bundles); see `messagedb bench compare --help`."
+)]
+pub struct BenchArgs {
+    /// Server base URL
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Token to authenticate with (its namespace receives the load)
+    #[arg(long)]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Write the results as JSON to this file
+    #[arg(long, value_name = "FILE.json")]
+    pub output: Option<PathBuf>,
+    /// Repeat the measurement N times and report the median and min–max of every figure
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub runs: usize,
+}
+
+/// The load itself; shared with `messagedb profile`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Load shape
+    #[arg(long, value_enum, default_value_t = Workload::ReferenceMix)]
+    pub workload: Workload,
+    /// Concurrent workers, each with its own keep-alive connection
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub workers: usize,
+    /// Measured time per run
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub duration: Duration,
+    /// Unmeasured time before each measurement
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub warmup: Duration,
+    /// Streams to spread the load over [default: 100; contention: 4; fixed for reference-mix]
+    #[arg(long, value_name = "N")]
+    pub streams: Option<u32>,
+    /// Size of each message's data in bytes [default: the reference-mix data, 149 bytes]
+    #[arg(long, value_name = "BYTES")]
+    pub payload_bytes: Option<usize>,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::settings::parse_duration(text)
+        .ok_or_else(|| format!("expected {}", crate::settings::DURATION))
+}
+
+impl LoadArgs {
+    /// Checks the combinations clap cannot; the error is a usage error.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.workers == 0 {
+            return Err("--workers must be at least 1".to_owned());
+        }
+        if self.duration.is_zero() {
+            return Err("--duration must be more than 0".to_owned());
+        }
+        if self.streams == Some(0) {
+            return Err("--streams must be at least 1".to_owned());
+        }
+        if self.workload == Workload::ReferenceMix
+            && (self.streams.is_some() || self.payload_bytes.is_some())
+        {
+            return Err(
+                "reference-mix is the fixed classic load (100 streams, fixed data): \
+                        --streams and --payload-bytes do not apply to it"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where a run is; `messagedb profile` times its measurements on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Preparing,
+    Warmup,
+    /// Recording; the window started at this instant.
+    Measuring(Instant),
+    Done,
+}
+
+/// One run's target and load.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub url: String,
+    pub token: Option<String>,
+    pub load: LoadArgs,
+    /// The command line for the report, already redacted.
+    pub command: String,
+}
+
+/// Runs `messagedb bench` (or `bench compare`) with `args`, the words after `bench`.
+pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    if args.first().and_then(|a| a.to_str()) == Some("compare") {
+        return compare::run(args.into_iter().skip(1).collect());
+    }
+    let args = normalise_flags(args, takes_value);
+    let argv = std::iter::once(OsString::from("messagedb bench")).chain(args);
+    let args = match BenchArgs::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return Ok(ExitCode::from(err.exit_code().clamp(0, 255) as u8));
+        }
+    };
+    if let Err(message) = args.load.validate().and_then(|()| {
+        if args.runs == 0 {
+            Err("--runs must be at least 1".to_owned())
+        } else {
+            Ok(())
+        }
+    }) {
+        eprintln!("messagedb bench: {message}");
+        return Ok(ExitCode::from(2));
+    }
+    let plan = Plan {
+        url: args.url.trim_end_matches('/').to_owned(),
+        token: args.token.clone(),
+        load: args.load.clone(),
+        command: machine::command_line(&std::env::args().collect::<Vec<_>>()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let mut runs = Vec::with_capacity(args.runs);
+        for run in 1..=args.runs {
+            let (phase, _) = watch::channel(Phase::Preparing);
+            let figures = run_once(&plan, (run, args.runs), &phase).await?;
+            eprintln!("{}", run_line(&figures, (run, args.runs)));
+            runs.push(figures);
+        }
+        anyhow::Ok(report::combine(runs))
+    })?;
+    print!("{}", report::summary_text(&report));
+    if let Some(path) = &args.output {
+        write_json(path, &report)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a bench flag (without dashes) takes the next word as its value.
+pub fn takes_value(name: &str) -> bool {
+    matches!(
+        name,
+        "url"
+            | "token"
+            | "workload"
+            | "workers"
+            | "duration"
+            | "warmup"
+            | "streams"
+            | "payload-bytes"
+            | "output"
+            | "runs"
+    )
+}
+
+/// Writes `value` as pretty JSON with a final newline.
+pub fn write_json(path: &std::path::Path, value: &Value) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One line per finished run.
+fn run_line(figures: &Value, (run, runs): (usize, usize)) -> String {
+    format!(
+        "run {run}/{runs}: {} ops/s, p50 {} ms, p99 {} ms, {} errors",
+        report::format_number(figures["ops_per_sec"].as_f64().unwrap_or(0.0), 0),
+        figures["latency_ms"]["p50"],
+        figures["latency_ms"]["p99"],
+        figures["errors"],
+    )
+}
+
+/// Runs one measurement of `plan` and returns its JSON (figures plus the descriptive fields).
+/// `phase` follows the run; `run` is (this run, of how many) for the progress line.
+pub async fn run_once(
+    plan: &Plan,
+    run: (usize, usize),
+    phase: &watch::Sender<Phase>,
+) -> anyhow::Result<Value> {
+    let load = &plan.load;
+    let token = plan.token.as_deref();
+    phase.send_replace(Phase::Preparing);
+    let probe = workload::worker_client(&plan.url, token)?;
+    let version = probe
+        .sys_version()
+        .await
+        .with_context(|| format!("cannot reach the server at {} (sys.version)", plan.url))?;
+    let health = probe.sys_health().await.context("sys.health failed")?;
+    let workers = match load.workload {
+        Workload::ConsumerGroups => workload::consumer_group_workers(load.workers),
+        _ => load.workers,
+    };
+    let shape = Shape {
+        workload: load.workload,
+        streams: load
+            .streams
+            .unwrap_or_else(|| load.workload.default_streams()),
+        payload: load
+            .payload_bytes
+            .map_or(Payload::Reference, Payload::Bytes),
+        tag: run_tag(run.0),
+        last_setup_gpos: 0,
+    };
+    let prepared = workload::prepare(shape, &plan.url, token, workers).await?;
+    let shape = Arc::new(prepared.shape);
+    let clients = (0..workers)
+        .map(|_| workload::worker_client(&plan.url, token))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let load_start = machine::load_average();
+    let started_at = time::OffsetDateTime::now_utc();
+    let start = Instant::now();
+    let clock = Clock {
+        window_start: start + load.warmup,
+        deadline: start + load.warmup + load.duration,
+    };
+    let progress = Arc::new(Progress::default());
+    phase.send_replace(if load.warmup.is_zero() {
+        Phase::Measuring(start)
+    } else {
+        Phase::Warmup
+    });
+    let display = tokio::spawn(show_progress(
+        Arc::clone(&progress),
+        clock,
+        start,
+        run,
+        phase.subscribe(),
+    ));
+    let phase_keeper = {
+        let phase = phase.clone();
+        let window_start = clock.window_start;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(window_start)).await;
+            phase.send_replace(Phase::Measuring(window_start));
+        })
+    };
+
+    let new_recorder = || Recorder::new(Arc::clone(&progress));
+    let recorders: Vec<Recorder> = if load.workload == Workload::SseFanout {
+        let writer = clients.into_iter().next().context("no worker")?;
+        workload::run_fanout(
+            writer,
+            Arc::clone(&shape),
+            clock,
+            prepared.subscriptions,
+            new_recorder,
+        )
+        .await
+    } else {
+        let mut tasks = Vec::with_capacity(workers);
+        for (index, client) in clients.into_iter().enumerate() {
+            tasks.push(tokio::spawn(workload::run_worker(
+                index,
+                client,
+                Arc::clone(&shape),
+                clock,
+                new_recorder(),
+                workers,
+            )));
+        }
+        let mut recorders = Vec::with_capacity(workers);
+        for task in tasks {
+            recorders.push(task.await.context("a bench worker failed")?);
+        }
+        recorders
+    };
+    phase_keeper.abort();
+    phase.send_replace(Phase::Done);
+    let _ = display.await;
+
+    let mut merged = new_recorder();
+    for rec in recorders {
+        merged.merge(rec);
+    }
+    let mut figures = report::figures_json(&merged, load.duration);
+    let mut machine = machine::describe();
+    machine["load_average_start"] = load_start;
+    machine["load_average_end"] = machine::load_average();
+    let described = json!({
+        "workload": load.workload.name(),
+        "url": plan.url,
+        "workers": workers,
+        "duration_s": load.duration.as_secs_f64(),
+        "warmup_s": load.warmup.as_secs_f64(),
+        "streams": shape.streams,
+        "payload_bytes": load.payload_bytes,
+        "started_at": started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "server": {"version": version, "backend": health.backend},
+        "machine": machine,
+        "command": plan.command,
+    });
+    if let (Value::Object(figures), Value::Object(described)) = (&mut figures, described) {
+        for (key, value) in described {
+            figures.insert(key, value);
+        }
+    }
+    Ok(figures)
+}
+
+/// A short tag unique to this run (categories that must start empty include it).
+fn run_tag(run: usize) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}r{run}", nanos % (1 << 40))
+}
+
+/// The live progress line: a bar on a terminal, otherwise a line every 5 seconds. Ends when the
+/// run is done.
+async fn show_progress(
+    progress: Arc<Progress>,
+    clock: Clock,
+    start: Instant,
+    (run, runs): (usize, usize),
+    mut phase: watch::Receiver<Phase>,
+) {
+    let total = clock.deadline.duration_since(start);
+    let tty = std::io::stderr().is_terminal();
+    let bar = tty.then(|| {
+        let bar = indicatif::ProgressBar::new(total.as_millis() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("run {run}/{runs}"));
+        bar
+    });
+    let tick = if tty {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(5)
+    };
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            _ = phase.wait_for(|p| *p == Phase::Done) => break,
+        }
+        let now = Instant::now();
+        let ops = progress.ops.load(Ordering::Relaxed);
+        let errors = progress.errors.load(Ordering::Relaxed);
+        let rate = (ops - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-9);
+        last = (now, ops);
+        let stage = if now < clock.window_start {
+            "warmup"
+        } else {
+            "measuring"
+        };
+        let message = format!(
+            "{stage}: {} ops/s, {errors} errors",
+            report::format_number(rate, 0)
+        );
+        match &bar {
+            Some(bar) => {
+                bar.set_position(now.duration_since(start).as_millis() as u64);
+                bar.set_message(message);
+            }
+            None => eprintln!(
+                "run {run}/{runs} {:.0}s/{:.0}s {message}",
+                now.duration_since(start).as_secs_f64(),
+                total.as_secs_f64()
+            ),
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+}

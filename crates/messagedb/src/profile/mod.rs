@@ -1,0 +1,458 @@
+//! `messagedb profile`: one command from nothing to a profile bundle.
+//!
+//! For each run it starts a fresh server ([`server::ChildServer`], with the debug endpoints and
+//! the counting allocator on), runs a bench workload against it ([`crate::bench::run_once`]), and
+//! meanwhile, keyed on the run's [`Phase`]: reads the allocation counters when the measurement
+//! window opens, records a CPU profile over the middle half of the window, and reads the counters
+//! again when it closes. The bundle, `profiles/<UTC timestamp>-<backend>-<workload>/`, holds:
+//!
+//! * `bench.json`: the bench report (every run, medians, spread);
+//! * `cpu.pb` (pprof protobuf) and `cpu.svg` (flamegraph) of the median-throughput run;
+//! * `allocations.json`: allocations and bytes in total and per operation by RPC method;
+//! * `server.json`: version, configuration, peak RSS;
+//! * `README.md`: the summary ([`bundle`]);
+//! * with `--runs N > 1`, `runs/<n>/` with each run's own files.
+
+pub mod bundle;
+pub mod cpu;
+pub mod server;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use messagedb_client::Client;
+use messagedb_core::{NamespaceId, Token};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+use crate::bench::{self, report, LoadArgs, Phase, Plan};
+use crate::cli::normalise_flags;
+use server::{Backend, ChildServer};
+
+/// `messagedb profile` flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "messagedb profile",
+    about = "Start a messagedb server, run a bench workload against it, and write a profile bundle",
+    after_help = "The bundle goes to <output-dir>/<UTC timestamp>-<backend>-<workload>/. Durations are \
+                  whole seconds (20) or have a unit (500ms, 20s, 2m)."
+)]
+pub struct ProfileArgs {
+    /// Storage of the profiled server
+    #[arg(long, value_enum, default_value_t = Backend::Embedded)]
+    pub backend: Backend,
+    /// PostgreSQL URL for --backend postgres
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Repeat the whole measurement N times (a fresh server each time)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub runs: usize,
+    /// Where bundles are written
+    #[arg(long, default_value = "profiles", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// The profiled server's --log-level (info, its default, includes the request log)
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    pub server_log_level: String,
+}
+
+fn takes_value(name: &str) -> bool {
+    bench::takes_value(name)
+        || matches!(
+            name,
+            "backend" | "db-url" | "output-dir" | "server-log-level"
+        )
+}
+
+/// Runs `messagedb profile` with the words after `profile`.
+pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    let args = normalise_flags(args, takes_value);
+    let argv = std::iter::once(OsString::from("messagedb profile")).chain(args);
+    let args = match ProfileArgs::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return Ok(ExitCode::from(err.exit_code().clamp(0, 255) as u8));
+        }
+    };
+    let usage = args.load.validate().err().or_else(|| {
+        if args.runs == 0 {
+            Some("--runs must be at least 1".to_owned())
+        } else if args.load.duration < Duration::from_secs(1) {
+            Some("--duration must be at least 1s (the CPU profile has a 1 s resolution)".to_owned())
+        } else if args.backend == Backend::Postgres && args.db_url.is_none() {
+            Some("--backend postgres needs --db-url postgres://…".to_owned())
+        } else if args.backend != Backend::Postgres && args.db_url.is_some() {
+            Some("--db-url only applies to --backend postgres".to_owned())
+        } else {
+            None
+        }
+    });
+    if let Some(message) = usage {
+        eprintln!("messagedb profile: {message}");
+        return Ok(ExitCode::from(2));
+    }
+    let command = bench::machine::command_line(&std::env::args().collect::<Vec<_>>());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let dir = runtime.block_on(profile(&args, &command))?;
+    println!("profile bundle: {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What one run produced.
+struct RunOutput {
+    bench: Value,
+    allocations: Value,
+    server: Value,
+    cpu_pb: Vec<u8>,
+    cpu: cpu::CpuProfile,
+    version: String,
+    backend: String,
+    server_args: Vec<String>,
+}
+
+async fn profile(args: &ProfileArgs, command: &str) -> anyhow::Result<PathBuf> {
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    let dir = args.output_dir.join(format!(
+        "{stamp}-{}-{}",
+        args.backend.name(),
+        args.load.workload.name()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let token = Token::generate(&NamespaceId::default_namespace());
+    let mut outputs = Vec::with_capacity(args.runs);
+    for run in 1..=args.runs {
+        let run_dir = if args.runs > 1 {
+            dir.join("runs").join(run.to_string())
+        } else {
+            dir.clone()
+        };
+        std::fs::create_dir_all(&run_dir)?;
+        let output = profile_run(args, token.expose(), command, (run, args.runs), &run_dir).await?;
+        eprintln!(
+            "run {run}/{}: {} ops/s, p99 {} ms, {} allocations per operation",
+            args.runs,
+            report::format_number(output.bench["ops_per_sec"].as_f64().unwrap_or(0.0), 0),
+            output.bench["latency_ms"]["p99"],
+            output.allocations["total"]["allocations_per_op"],
+        );
+        if args.runs > 1 {
+            write_run_files(&run_dir, &output)?;
+        }
+        outputs.push(output);
+    }
+    write_bundle(&dir, args, command, &outputs)?;
+    Ok(dir)
+}
+
+fn write_run_files(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
+    bench::write_json(&dir.join("bench.json"), &output.bench)?;
+    bench::write_json(&dir.join("allocations.json"), &output.allocations)?;
+    bench::write_json(&dir.join("server.json"), &output.server)?;
+    std::fs::write(dir.join("cpu.pb"), &output.cpu_pb)?;
+    std::fs::write(
+        dir.join("cpu.svg"),
+        output.cpu.flamegraph_svg("messagedb server CPU")?,
+    )?;
+    Ok(())
+}
+
+/// The index of the run with the median throughput (the lower middle for an even count).
+fn median_run(outputs: &[RunOutput]) -> usize {
+    let mut order: Vec<usize> = (0..outputs.len()).collect();
+    order.sort_by(|a, b| {
+        let x = |i: &usize| outputs[*i].bench["ops_per_sec"].as_f64().unwrap_or(0.0);
+        x(a).total_cmp(&x(b))
+    });
+    order[(order.len() - 1) / 2]
+}
+
+fn write_bundle(
+    dir: &Path,
+    args: &ProfileArgs,
+    command: &str,
+    outputs: &[RunOutput],
+) -> anyhow::Result<()> {
+    let median = median_run(outputs);
+    let chosen = &outputs[median];
+    let bench_report = report::combine(outputs.iter().map(|o| o.bench.clone()).collect());
+    let allocations = report::combine(outputs.iter().map(|o| o.allocations.clone()).collect());
+    let mut server = report::combine(outputs.iter().map(|o| o.server.clone()).collect());
+    server["version"] = chosen.version.clone().into();
+    server["backend"] = chosen.backend.clone().into();
+    server["configuration"] = json!({
+        "backend": args.backend.name(),
+        "serve_args": chosen.server_args,
+        "debug_endpoints": true,
+        "allocation_counting": true,
+        "log_level": args.server_log_level,
+    });
+    bench::write_json(&dir.join("bench.json"), &bench_report)?;
+    bench::write_json(&dir.join("allocations.json"), &allocations)?;
+    bench::write_json(&dir.join("server.json"), &server)?;
+    std::fs::write(dir.join("cpu.pb"), &chosen.cpu_pb)?;
+    let title = format!(
+        "messagedb {} CPU: {} on {}, run {} of {}",
+        chosen.version,
+        args.load.workload.name(),
+        args.backend.name(),
+        median + 1,
+        outputs.len()
+    );
+    std::fs::write(dir.join("cpu.svg"), chosen.cpu.flamegraph_svg(&title)?)?;
+    std::fs::write(dir.join("cpu.folded"), chosen.cpu.folded_text())?;
+    let readme = bundle::readme(&bundle::Inputs {
+        args,
+        command,
+        bench: &bench_report,
+        allocations: &allocations,
+        server: &server,
+        cpu: &chosen.cpu,
+        cpu_run: median + 1,
+    });
+    std::fs::write(dir.join("README.md"), readme)?;
+    Ok(())
+}
+
+async fn profile_run(
+    args: &ProfileArgs,
+    token: &str,
+    command: &str,
+    run: (usize, usize),
+    run_dir: &Path,
+) -> anyhow::Result<RunOutput> {
+    let server = ChildServer::start(
+        args.backend,
+        args.db_url.as_deref(),
+        token,
+        &args.server_log_level,
+        &run_dir.join("server.log"),
+    )?;
+    let plan = Plan {
+        url: server.url.clone(),
+        token: Some(token.to_owned()),
+        load: args.load.clone(),
+        command: command.to_owned(),
+    };
+    // No request timeout: the CPU profile request takes as long as the profile.
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let debug = Client::with_http_client(http, &server.url, Some(token))?;
+    let version = debug.sys_version().await.context("sys.version")?;
+    let backend = debug.sys_health().await.context("sys.health")?.backend;
+    let (phase_tx, phase_rx) = watch::channel(Phase::Preparing);
+    let bench_run = async {
+        let result = bench::run_once(&plan, run, &phase_tx).await;
+        phase_tx.send_replace(Phase::Done);
+        result
+    };
+    let (bench_result, measured) =
+        tokio::join!(bench_run, measure(&debug, phase_rx, args.load.duration));
+    let bench_figures = bench_result?;
+    let (before, cpu_pb, after) = measured?;
+    let peak = server
+        .peak_rss_bytes()
+        .or_else(|| after["memory"]["peak_resident_bytes"].as_u64());
+    let server_run = json!({
+        "peak_rss_bytes": peak,
+        "resident_bytes_end": after["memory"]["resident_bytes"],
+        "threads_end": after["memory"]["threads"],
+    });
+    // The token is passed apart from `args`, so these can be written to the bundle.
+    let server_args = server.args.clone();
+    server.stop()?;
+    let cpu = cpu::analyse(&cpu_pb)?;
+    let window = args.load.duration.as_secs_f64();
+    Ok(RunOutput {
+        allocations: allocations(&before, &after, window),
+        bench: bench_figures,
+        server: server_run,
+        cpu_pb,
+        cpu,
+        version,
+        backend,
+        server_args,
+    })
+}
+
+/// Seconds of CPU profile for a measurement window: its middle half, at least 1 s.
+pub fn cpu_seconds(window: Duration) -> u64 {
+    (window.as_secs() / 2).max(1)
+}
+
+/// Allocation counters at the window's start, the CPU profile of its middle, counters at its end.
+async fn measure(
+    debug: &Client,
+    mut phase: watch::Receiver<Phase>,
+    window: Duration,
+) -> anyhow::Result<(Value, Vec<u8>, Value)> {
+    let started = phase
+        .wait_for(|p| matches!(p, Phase::Measuring(_) | Phase::Done))
+        .await
+        .map(|p| *p)
+        .unwrap_or(Phase::Done);
+    let Phase::Measuring(window_start) = started else {
+        bail!("the run ended before its measurement window");
+    };
+    let before = allocs(debug).await?;
+    let seconds = cpu_seconds(window);
+    let lead = window.saturating_sub(Duration::from_secs(seconds)) / 2;
+    // Aligning the profile with the middle of the window: a schedule, not a synchronisation.
+    tokio::time::sleep_until(tokio::time::Instant::from_std(window_start + lead)).await;
+    let response = debug
+        .request(
+            reqwest::Method::GET,
+            &format!("/debug/pprof/profile?seconds={seconds}"),
+        )
+        .send()
+        .await
+        .context("cannot fetch the CPU profile")?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!(
+            "the CPU profile failed: HTTP {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    let cpu = response
+        .bytes()
+        .await
+        .context("cannot read the CPU profile")?
+        .to_vec();
+    let _ = phase.wait_for(|p| *p == Phase::Done).await;
+    let after = allocs(debug).await?;
+    Ok((before, cpu, after))
+}
+
+async fn allocs(debug: &Client) -> anyhow::Result<Value> {
+    let response = debug
+        .request(reqwest::Method::GET, "/debug/pprof/allocs?format=json")
+        .send()
+        .await
+        .context("cannot read the allocation counters")?;
+    if !response.status().is_success() {
+        bail!("/debug/pprof/allocs failed: HTTP {}", response.status());
+    }
+    response
+        .json()
+        .await
+        .context("/debug/pprof/allocs did not return JSON")
+}
+
+/// The allocation figures of a window, from the counters before and after it.
+pub fn allocations(before: &Value, after: &Value, window_s: f64) -> Value {
+    if after["counting"] != true {
+        return json!({
+            "counting": false,
+            "note": "the server's counting allocator was not counting; no allocation figures",
+        });
+    }
+    let delta = |path: &[&str]| -> u64 {
+        let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0);
+        get(after).saturating_sub(get(before))
+    };
+    let per = |n: u64, ops: u64| {
+        if ops == 0 {
+            0.0
+        } else {
+            (n as f64 / ops as f64 * 10.0).round() / 10.0
+        }
+    };
+    let mut by_method = Map::new();
+    let (mut rpc_calls, mut in_requests_allocations, mut in_requests_bytes) = (0, 0, 0);
+    let mut other = json!({});
+    if let Some(Value::Object(methods)) = after.get("requests") {
+        for name in methods.keys() {
+            let calls = delta(&["requests", name, "calls"]);
+            let allocations = delta(&["requests", name, "allocations"]);
+            let bytes = delta(&["requests", name, "bytes"]);
+            in_requests_allocations += allocations;
+            in_requests_bytes += bytes;
+            let entry = json!({
+                "calls": calls,
+                "allocations": allocations,
+                "bytes": bytes,
+                "allocations_per_op": per(allocations, calls),
+                "bytes_per_op": per(bytes, calls),
+            });
+            if name == "other" {
+                other = entry;
+            } else if calls > 0 {
+                rpc_calls += calls;
+                by_method.insert(name.clone(), entry);
+            }
+        }
+    }
+    let allocations = delta(&["totals", "allocations"]);
+    let bytes = delta(&["totals", "bytes_allocated"]);
+    let outside_allocations = allocations.saturating_sub(in_requests_allocations);
+    let outside_bytes = bytes.saturating_sub(in_requests_bytes);
+    json!({
+        "counting": true,
+        "window_s": window_s,
+        "total": {
+            "operations": rpc_calls,
+            "allocations": allocations,
+            "bytes": bytes,
+            "allocations_per_op": per(allocations, rpc_calls),
+            "bytes_per_op": per(bytes, rpc_calls),
+        },
+        "by_method": by_method,
+        "outside_requests": {
+            "allocations": outside_allocations,
+            "bytes": outside_bytes,
+            "allocations_per_op": per(outside_allocations, rpc_calls),
+            "bytes_per_op": per(outside_bytes, rpc_calls),
+        },
+        "other_requests": other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_deltas_per_operation() {
+        let before = json!({"counting": true, "totals": {"allocations": 100, "bytes_allocated": 1000},
+            "requests": {"stream.write": {"calls": 10, "allocations": 50, "bytes": 500},
+                         "other": {"calls": 1, "allocations": 5, "bytes": 50}}});
+        let after = json!({"counting": true, "totals": {"allocations": 1100, "bytes_allocated": 21000},
+            "requests": {"stream.write": {"calls": 30, "allocations": 450, "bytes": 4500},
+                         "stream.get": {"calls": 0, "allocations": 0, "bytes": 0},
+                         "other": {"calls": 2, "allocations": 15, "bytes": 150}}});
+        let a = allocations(&before, &after, 2.0);
+        assert_eq!(a["total"]["operations"], 20);
+        assert_eq!(a["total"]["allocations"], 1000);
+        assert_eq!(a["total"]["allocations_per_op"], 50.0);
+        assert_eq!(a["by_method"]["stream.write"]["allocations_per_op"], 20.0);
+        assert_eq!(a["by_method"]["stream.write"]["bytes_per_op"], 200.0);
+        assert!(
+            a["by_method"].get("stream.get").is_none(),
+            "methods without calls are left out"
+        );
+        assert_eq!(a["outside_requests"]["allocations"], 1000 - 400 - 10);
+        assert_eq!(a["other_requests"]["calls"], 1);
+        let off = allocations(&json!({}), &json!({"counting": false}), 2.0);
+        assert_eq!(off["counting"], false);
+    }
+
+    #[test]
+    fn the_cpu_profile_covers_the_middle_half() {
+        assert_eq!(cpu_seconds(Duration::from_secs(30)), 15);
+        assert_eq!(cpu_seconds(Duration::from_secs(20)), 10);
+        assert_eq!(cpu_seconds(Duration::from_secs(2)), 1);
+        assert_eq!(cpu_seconds(Duration::from_secs(1)), 1);
+    }
+}
