@@ -152,8 +152,12 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
 
     let _ = writeln!(
         out,
-        "\n## Memory\n\nPeak RSS of the server: {} bytes.\n",
-        figure(server, &["peak_rss_bytes"], 0)
+        "\n## Memory\n\nPeak RSS of the server: {} bytes before the CPU profile started ({} bytes \
+         with the profiler's own buffers); {} bytes resident at the end. `server.json` has the \
+         resident size once a second (`rss_timeline`).\n",
+        figure(server, &["peak_rss_bytes"], 0),
+        figure(server, &["peak_rss_with_profiler_bytes"], 0),
+        figure(server, &["rss_end_bytes"], 0),
     );
 
     let _ = writeln!(

@@ -64,11 +64,13 @@ pub fn analyse(bytes: &[u8]) -> anyhow::Result<CpuProfile> {
         if count == 0 {
             continue;
         }
-        // `location_id` is leaf first.
+        // `location_id` is leaf first. The sampler's own frames (it unwinds from inside the
+        // signal handler) sit at the leaf end of every stack; they are not the server's work.
         let leaf_first: Vec<&str> = sample
             .location_id
             .iter()
             .flat_map(|id| locations.get(id).cloned().unwrap_or_default())
+            .skip_while(|f| is_sampler_frame(f))
             .collect();
         let thread = sample
             .label
@@ -91,6 +93,12 @@ pub fn analyse(bytes: &[u8]) -> anyhow::Result<CpuProfile> {
         }
     }
     Ok(out)
+}
+
+/// A frame of the sampling profiler itself (`backtrace::…` unwinding, `pprof::…`).
+fn is_sampler_frame(function: &str) -> bool {
+    let name = function.trim_start_matches('<');
+    name.starts_with("backtrace::") || name.starts_with("pprof::")
 }
 
 /// Threads of a pool share a name with a numeric suffix (`tokio-runtime-worker`, `messagedb-…-3`);
@@ -175,6 +183,7 @@ mod tests {
             "thread",
             "tokio-runtime-worker-1",
             "tokio-runtime-worker-2",
+            "backtrace::backtrace::libunwind::trace",
         ];
         let function = |id: u64, name: i64| Function {
             id,
@@ -189,8 +198,12 @@ mod tests {
             }],
             ..Location::default()
         };
-        let sample = |locations: Vec<u64>, count: i64, thread: i64| Sample {
-            location_id: locations,
+        // Every stack ends in the sampler's frames, as pprof-rs records them.
+        let sample = |mut locations: Vec<u64>, count: i64, thread: i64| Sample {
+            location_id: {
+                locations.insert(0, 4);
+                locations
+            },
             value: vec![count, count * 10_000_000],
             label: vec![Label {
                 key: 4,
@@ -200,8 +213,13 @@ mod tests {
         };
         Profile {
             string_table: strings.iter().map(|s| (*s).to_owned()).collect(),
-            function: vec![function(1, 1), function(2, 2), function(3, 3)],
-            location: vec![location(1), location(2), location(3)],
+            function: vec![
+                function(1, 1),
+                function(2, 2),
+                function(3, 3),
+                function(4, 7),
+            ],
+            location: vec![location(1), location(2), location(3), location(4)],
             sample: vec![
                 sample(vec![3, 2, 1], 2, 5),
                 sample(vec![3, 2, 1], 1, 6),

@@ -257,28 +257,33 @@ async fn profile_run(
         phase_tx.send_replace(Phase::Done);
         result
     };
-    let (bench_result, measured) =
-        tokio::join!(bench_run, measure(&debug, phase_rx, args.load.duration));
+    let pid = server.pid();
+    let (bench_result, measured, timeline) = tokio::join!(
+        bench_run,
+        measure(&debug, phase_rx.clone(), args.load.duration, pid),
+        rss_timeline(pid, phase_rx),
+    );
     let bench_figures = bench_result?;
-    let (before, cpu_pb, after) = measured?;
-    let peak = server
-        .peak_rss_bytes()
-        .or_else(|| after["memory"]["peak_resident_bytes"].as_u64());
+    let measured = measured?;
+    let after = &measured.after;
     let server_run = json!({
-        "peak_rss_bytes": peak,
-        "resident_bytes_end": after["memory"]["resident_bytes"],
+        "peak_rss_bytes": measured.peak_rss_before_cpu_profile,
+        "peak_rss_with_profiler_bytes": status_kib(pid, "VmHWM").or_else(|| after["memory"]["peak_resident_bytes"].as_u64()),
+        "rss_end_bytes": status_kib(pid, "VmRSS"),
         "threads_end": after["memory"]["threads"],
+        "rss_timeline": timeline,
     });
     // The token is passed apart from `args`, so these can be written to the bundle.
     let server_args = server.args.clone();
     server.stop()?;
-    let cpu = cpu::analyse(&cpu_pb)?;
-    let window = args.load.duration.as_secs_f64();
+    let cpu = cpu::analyse(&measured.cpu_pb)?;
+    // The allocation figures leave out the CPU profile's interval (see `Measured`).
+    let window = args.load.duration.as_secs_f64() - cpu_seconds(args.load.duration) as f64;
     Ok(RunOutput {
-        allocations: allocations(&before, &after, window),
+        allocations: allocations(&measured.segments, window),
         bench: bench_figures,
         server: server_run,
-        cpu_pb,
+        cpu_pb: measured.cpu_pb,
         cpu,
         version,
         backend,
@@ -291,12 +296,27 @@ pub fn cpu_seconds(window: Duration) -> u64 {
     (window.as_secs() / 2).max(1)
 }
 
+/// What [`measure`] read from the server.
+struct Measured {
+    /// Allocation counters at the start and end of the parts of the window that the CPU profile
+    /// does not overlap: building its report (symbolising, encoding) allocates a lot in the
+    /// server, and that is not the server's work.
+    segments: Vec<(Value, Value)>,
+    cpu_pb: Vec<u8>,
+    /// Allocation counters (and memory figures) when the window closed.
+    after: Value,
+    /// `VmHWM` just before the CPU profile started: the sampler's own buffers (tens of MB) would
+    /// otherwise dominate the peak.
+    peak_rss_before_cpu_profile: Option<u64>,
+}
+
 /// Allocation counters at the window's start, the CPU profile of its middle, counters at its end.
 async fn measure(
     debug: &Client,
     mut phase: watch::Receiver<Phase>,
     window: Duration,
-) -> anyhow::Result<(Value, Vec<u8>, Value)> {
+    pid: u32,
+) -> anyhow::Result<Measured> {
     let started = phase
         .wait_for(|p| matches!(p, Phase::Measuring(_) | Phase::Done))
         .await
@@ -305,11 +325,13 @@ async fn measure(
     let Phase::Measuring(window_start) = started else {
         bail!("the run ended before its measurement window");
     };
-    let before = allocs(debug).await?;
+    let window_opened = allocs(debug).await?;
     let seconds = cpu_seconds(window);
     let lead = window.saturating_sub(Duration::from_secs(seconds)) / 2;
     // Aligning the profile with the middle of the window: a schedule, not a synchronisation.
     tokio::time::sleep_until(tokio::time::Instant::from_std(window_start + lead)).await;
+    let peak_rss_before_cpu_profile = status_kib(pid, "VmHWM");
+    let profile_starts = allocs(debug).await?;
     let response = debug
         .request(
             reqwest::Method::GET,
@@ -325,14 +347,57 @@ async fn measure(
             response.text().await.unwrap_or_default()
         );
     }
-    let cpu = response
+    let cpu_pb = response
         .bytes()
         .await
         .context("cannot read the CPU profile")?
         .to_vec();
+    let profile_ended = allocs(debug).await?;
     let _ = phase.wait_for(|p| *p == Phase::Done).await;
-    let after = allocs(debug).await?;
-    Ok((before, cpu, after))
+    let window_closed = allocs(debug).await?;
+    Ok(Measured {
+        segments: vec![
+            (window_opened, profile_starts),
+            (profile_ended, window_closed.clone()),
+        ],
+        cpu_pb,
+        after: window_closed,
+        peak_rss_before_cpu_profile,
+    })
+}
+
+/// `[seconds since the window opened, resident bytes]` once a second until the run is done, to
+/// show whether memory stays flat (the CPU profile's own buffers appear in its middle half).
+async fn rss_timeline(pid: u32, mut phase: watch::Receiver<Phase>) -> Value {
+    let Ok(Phase::Measuring(start)) = phase
+        .wait_for(|p| matches!(p, Phase::Measuring(_) | Phase::Done))
+        .await
+        .map(|p| *p)
+    else {
+        return json!([]);
+    };
+    let mut points = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = phase.wait_for(|p| *p == Phase::Done) => break,
+        }
+        if let Some(rss) = status_kib(pid, "VmRSS") {
+            points.push(json!([start.elapsed().as_secs(), rss]));
+        }
+    }
+    Value::Array(points)
+}
+
+/// A `/proc/<pid>/status` size field in bytes (`VmHWM`, `VmRSS`), while the process runs.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        let kib: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kib * 1024)
+    })
 }
 
 async fn allocs(debug: &Client) -> anyhow::Result<Value> {
@@ -351,8 +416,8 @@ async fn allocs(debug: &Client) -> anyhow::Result<Value> {
 }
 
 /// The allocation figures of a window, from the counters before and after it.
-pub fn allocations(before: &Value, after: &Value, window_s: f64) -> Value {
-    if after["counting"] != true {
+pub fn allocations(segments: &[(Value, Value)], window_s: f64) -> Value {
+    if segments.is_empty() || segments.iter().any(|(_, after)| after["counting"] != true) {
         return json!({
             "counting": false,
             "note": "the server's counting allocator was not counting; no allocation figures",
@@ -360,7 +425,10 @@ pub fn allocations(before: &Value, after: &Value, window_s: f64) -> Value {
     }
     let delta = |path: &[&str]| -> u64 {
         let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0);
-        get(after).saturating_sub(get(before))
+        segments
+            .iter()
+            .map(|(before, after)| get(after).saturating_sub(get(before)))
+            .sum()
     };
     let per = |n: u64, ops: u64| {
         if ops == 0 {
@@ -372,7 +440,7 @@ pub fn allocations(before: &Value, after: &Value, window_s: f64) -> Value {
     let mut by_method = Map::new();
     let (mut rpc_calls, mut in_requests_allocations, mut in_requests_bytes) = (0, 0, 0);
     let mut other = json!({});
-    if let Some(Value::Object(methods)) = after.get("requests") {
+    if let Some(Value::Object(methods)) = segments[0].1.get("requests") {
         for name in methods.keys() {
             let calls = delta(&["requests", name, "calls"]);
             let allocations = delta(&["requests", name, "allocations"]);
@@ -432,7 +500,7 @@ mod tests {
             "requests": {"stream.write": {"calls": 30, "allocations": 450, "bytes": 4500},
                          "stream.get": {"calls": 0, "allocations": 0, "bytes": 0},
                          "other": {"calls": 2, "allocations": 15, "bytes": 150}}});
-        let a = allocations(&before, &after, 2.0);
+        let a = allocations(&[(before.clone(), after.clone())], 2.0);
         assert_eq!(a["total"]["operations"], 20);
         assert_eq!(a["total"]["allocations"], 1000);
         assert_eq!(a["total"]["allocations_per_op"], 50.0);
@@ -444,8 +512,15 @@ mod tests {
         );
         assert_eq!(a["outside_requests"]["allocations"], 1000 - 400 - 10);
         assert_eq!(a["other_requests"]["calls"], 1);
-        let off = allocations(&json!({}), &json!({"counting": false}), 2.0);
+        let off = allocations(&[(json!({}), json!({"counting": false}))], 2.0);
         assert_eq!(off["counting"], false);
+        // Two segments add up: the same deltas twice.
+        let twice = allocations(&[(before.clone(), after.clone()), (before, after)], 2.0);
+        assert_eq!(twice["total"]["operations"], 40);
+        assert_eq!(
+            twice["by_method"]["stream.write"]["allocations_per_op"],
+            20.0
+        );
     }
 
     #[test]

@@ -174,16 +174,6 @@ impl ChildServer {
         self.child.id()
     }
 
-    /// The peak resident set size so far (`VmHWM`), from `/proc` while the process runs.
-    pub fn peak_rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status.lines().find_map(|line| {
-            let rest = line.strip_prefix("VmHWM:")?;
-            let kib: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
-            Some(kib * 1024)
-        })
-    }
-
     /// SIGTERM, then waits for a graceful exit (SIGKILL after the patience runs out).
     pub fn stop(mut self) -> anyhow::Result<()> {
         let pid = self.pid().to_string();
