@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use messagedb_client::{CategoryOptions, Client, ClientError, ConsumerGroup};
 
-use super::recorder::{Outcome, Recorder, POKE};
+use super::recorder::{Outcome, Recorder, POKE, WRITE_TO_POKE};
 
 /// A named load shape (`--workload`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -528,7 +528,20 @@ async fn contention(
     }
 }
 
+/// What the `sse-fanout` writer tells its subscribers' readers about its writes.
+#[derive(Default)]
+struct Writes {
+    /// When the write now in flight was sent (the writer has one in flight at a time).
+    in_flight: Option<Instant>,
+    /// Global position → (sent, acknowledged) of acknowledged writes.
+    acked: HashMap<i64, (Instant, Instant)>,
+}
+
 /// `sse-fanout`: one writer plus one reader task per subscription. Returns every recorder.
+///
+/// Each poke is recorded twice: `sse.poke` is the time from the write's acknowledgement to the
+/// poke's receipt (0 when the poke arrives first, which the server's publish-before-respond order
+/// makes common), and `sse.write_to_poke` the time from sending the write to the poke's receipt.
 pub async fn run_fanout(
     client: Client,
     shape: Arc<Shape>,
@@ -536,10 +549,10 @@ pub async fn run_fanout(
     subscriptions: Vec<reqwest::Response>,
     new_recorder: impl Fn() -> Recorder,
 ) -> Vec<Recorder> {
-    let acks: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let writes: Arc<Mutex<Writes>> = Arc::default();
     let mut readers = Vec::new();
     for response in subscriptions {
-        let acks = Arc::clone(&acks);
+        let writes = Arc::clone(&writes);
         let mut rec = new_recorder();
         readers.push(tokio::spawn(async move {
             let mut body = response.bytes_stream();
@@ -556,11 +569,21 @@ pub async fn run_fanout(
                     if received < clock.window_start {
                         continue;
                     }
-                    // A poke can beat the writer's own acknowledgement: that is 0 µs late.
-                    let acked = acks.lock().map(|m| m.get(&gpos).copied()).unwrap_or(None);
-                    let latency =
+                    let known = writes.lock().ok().map(|w| match w.acked.get(&gpos) {
+                        Some(&(sent, acked)) => (Some(sent), Some(acked)),
+                        None => (w.in_flight, None),
+                    });
+                    let (sent, acked) = known.unwrap_or((None, None));
+                    let after_ack =
                         acked.map_or(Duration::ZERO, |at| received.saturating_duration_since(at));
-                    rec.record(POKE, latency, Outcome::Ok);
+                    rec.record(POKE, after_ack, Outcome::Ok);
+                    if let Some(sent) = sent {
+                        rec.record(
+                            WRITE_TO_POKE,
+                            received.saturating_duration_since(sent),
+                            Outcome::Ok,
+                        );
+                    }
                 }
             }
             rec
@@ -573,18 +596,22 @@ pub async fn run_fanout(
     while !clock.over() {
         let stream = format!("{category}-{}", c % u64::from(shape.streams));
         write_body(&mut body, &stream, shape.payload, None, unix_nanos());
-        if let Ok(raw) = timed(
+        let sent = Instant::now();
+        if let Ok(mut w) = writes.lock() {
+            w.in_flight = Some(sent);
+        }
+        let result = timed(
             &mut writer,
             &clock,
             "stream.write",
             client.call_body(body.clone().into_bytes()),
         )
-        .await
-        {
-            let acked = Instant::now();
-            if let Ok(w) = serde_json::from_str::<messagedb_client::WriteResult>(raw.get()) {
-                if let Ok(mut map) = acks.lock() {
-                    map.insert(w.global_position, acked);
+        .await;
+        let acked = Instant::now();
+        if let Ok(raw) = result {
+            if let Ok(written) = serde_json::from_str::<messagedb_client::WriteResult>(raw.get()) {
+                if let Ok(mut w) = writes.lock() {
+                    w.acked.insert(written.global_position, (sent, acked));
                 }
             }
         }
