@@ -11,6 +11,7 @@ pub mod alloc_scope;
 pub mod auth;
 pub mod bootstrap;
 pub mod connection;
+pub mod console;
 pub mod debug;
 pub mod error;
 pub mod metrics;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub metrics: bool,
     /// Serve `/debug/pprof/*` (admin only).
     pub debug_endpoints: bool,
+    /// Serve the web console at `/console` (an extension to SPEC §3; off, it is a 404).
+    pub console: bool,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             sse_heartbeat: Some(Duration::from_secs(15)),
             metrics: true,
             debug_endpoints: false,
+            console: true,
         }
     }
 }

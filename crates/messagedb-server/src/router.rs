@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::connection::{Arrival, REQUEST_DEADLINE};
 use crate::error::{ApiError, ErrorCode, NOT_FOUND_BODY};
 use crate::rpc::{self, Ctx};
-use crate::{alloc_scope, debug, metrics, AppState};
+use crate::{alloc_scope, console, debug, metrics, AppState};
 
 /// How much of an over-limit body is read and discarded so the client sees the 413 instead of a
 /// reset connection; beyond this the connection is simply closed after the answer.
@@ -45,6 +45,9 @@ pub fn build(state: AppState) -> Router {
         router = router
             .route("/debug/pprof/profile", any(debug::profile))
             .route("/debug/pprof/allocs", any(debug::allocs));
+    }
+    if config.console {
+        router = console::routes(router);
     }
     router.fallback(not_found).with_state(state)
 }

@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics on /metrics [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     metrics: Option<String>,
+    /// Serve the web console on /console [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    console: Option<String>,
     /// PostgreSQL connection pool size [default: 16]
     #[arg(long, value_name = "N")]
     db_pool_size: Option<String>,
@@ -130,6 +133,8 @@ pub struct Config {
     pub debug_endpoints: bool,
     /// Whether `/metrics` exists.
     pub metrics: bool,
+    /// Whether the web console exists at `/console`.
+    pub console: bool,
     /// PostgreSQL pool size (no effect on the embedded backend).
     pub db_pool_size: u32,
 }
@@ -185,6 +190,7 @@ impl Config {
         };
         let debug_endpoints = flag(lookup("debug-endpoints", args.debug_endpoints, env), false)?;
         let metrics = flag(lookup("metrics", args.metrics, env), true)?;
+        let console = flag(lookup("console", args.console, env), true)?;
         let db_pool_size = match lookup("db-pool-size", args.db_pool_size, env) {
             Some(raw) => raw.parse("a positive number", |text| {
                 settings::parse_number::<u32>(text).filter(|n| *n > 0)
@@ -210,6 +216,7 @@ impl Config {
             shutdown_timeout,
             debug_endpoints,
             metrics,
+            console,
             db_pool_size,
         })
     }
@@ -268,6 +275,7 @@ mod tests {
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
         assert!(!config.debug_endpoints);
         assert!(config.metrics);
+        assert!(config.console);
         assert_eq!(config.db_pool_size, 16);
     }
 
@@ -293,6 +301,7 @@ mod tests {
                 "500ms",
                 "--debug-endpoints=true",
                 "--metrics=false",
+                "--console=false",
                 "--db-pool-size=4",
                 "--db-type=sqlite",
             ],
@@ -312,6 +321,7 @@ mod tests {
         assert_eq!(config.shutdown_timeout, Duration::from_millis(500));
         assert!(config.debug_endpoints);
         assert!(!config.metrics);
+        assert!(!config.console);
         assert_eq!(config.db_pool_size, 4);
     }
 
@@ -325,8 +335,10 @@ mod tests {
             ("EVENTODB_METRICS", "1"),
             ("MESSAGEDB_SHUTDOWN_TIMEOUT", ""),
             ("EVENTODB_SHUTDOWN_TIMEOUT", "2m"),
+            ("MESSAGEDB_CONSOLE", "false"),
         ];
         let config = resolve(&[], &env).unwrap();
+        assert!(!config.console);
         assert_eq!(config.port, 1);
         assert!(config.test_mode);
         assert!(!config.metrics);
@@ -380,6 +392,7 @@ mod tests {
         assert!(ServeArgs::takes_value("port"));
         assert!(!ServeArgs::takes_value("test-mode"));
         assert!(!ServeArgs::takes_value("metrics"));
+        assert!(!ServeArgs::takes_value("console"));
         assert!(!ServeArgs::takes_value("nope"));
     }
 

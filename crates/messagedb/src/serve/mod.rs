@@ -212,6 +212,7 @@ fn server_config(config: &Config) -> ServerConfig {
         sse_heartbeat: config.sse_heartbeat,
         metrics: config.metrics,
         debug_endpoints: config.debug_endpoints,
+        console: config.console,
     }
 }
 
