@@ -2,8 +2,11 @@
 //! in temporary directories, each server on `--port 0`. Item numbers refer to the SPEC §15
 //! conformance checklist.
 
+mod bench;
 mod bootstrap;
 mod cli;
+mod compare;
 mod durability;
 mod network;
+mod profile;
 mod support;

@@ -1,0 +1,226 @@
+//! `messagedb bench` against a real server (issue 3): every workload runs for 2 s and yields a
+//! valid JSON report with every required field, non-zero throughput and zero errors; `--runs`
+//! reports each run plus the median and min–max of every figure.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{Launch, Server, ADMIN};
+
+/// A test-mode server (in memory, so a debug build still serves quickly) with the SPEC's admin
+/// token.
+fn server(dir: &Path) -> Server {
+    Launch::serve(dir, &["--test-mode", "--token", ADMIN])
+        .start()
+        .unwrap_or_else(|e| panic!("server did not start: {}", e.stderr))
+}
+
+/// Runs `messagedb bench` against `server` with `extra` flags and returns the JSON report.
+fn bench(server: &Server, dir: &Path, extra: &[&str]) -> Value {
+    let output_file = dir.join("bench.json");
+    let url = server.url();
+    let mut args = vec![
+        "bench",
+        "--url",
+        &url,
+        "--token",
+        ADMIN,
+        "--workers",
+        "3",
+        "--warmup",
+        "0s",
+    ];
+    let output_path = output_file.display().to_string();
+    args.extend(["--output", &output_path]);
+    args.extend(extra);
+    let out = Launch::new(&args).output();
+    assert!(
+        out.status.success(),
+        "bench {extra:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&output_file).expect("the report file exists");
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+/// The fields issue 3 requires of every report, with sane values.
+fn assert_complete(report: &Value, workload: &str) {
+    assert_eq!(report["workload"], workload);
+    assert!(report["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    assert!(report["workers"].as_u64().unwrap() >= 3);
+    assert_eq!(report["duration_s"], 2.0);
+    assert!(report["total_ops"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["ops_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["errors"], 0, "{:#}", report["errors_by_code"]);
+    assert!(report["errors_by_code"].as_object().unwrap().is_empty());
+    for p in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(
+            report["latency_ms"][p].as_f64().unwrap() >= 0.0,
+            "latency_ms.{p}"
+        );
+    }
+    assert!(report["latency_ms"]["max"].as_f64().unwrap() > 0.0);
+    let ops = report["ops"].as_object().unwrap();
+    assert!(!ops.is_empty());
+    for (op, figures) in ops {
+        assert!(figures["total_ops"].as_u64().unwrap() > 0, "{op}");
+        assert!(figures["latency_ms"]["p99"].is_number(), "{op}");
+    }
+    assert_eq!(report["server"]["backend"], "sqlite");
+    assert!(report["server"]["version"].as_str().unwrap().contains('.'));
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(report["machine"]["load_average_start"].is_array());
+    assert!(report["machine"]["load_average_end"].is_array());
+    let command = report["command"].as_str().unwrap();
+    assert!(
+        command.contains("bench") && command.contains("--workload"),
+        "{command}"
+    );
+    assert!(!command.contains(ADMIN), "the token is redacted: {command}");
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1);
+}
+
+fn run_workload(workload: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let report = bench(
+        &server,
+        dir.path(),
+        &["--workload", workload, "--duration", "2s"],
+    );
+    assert_complete(&report, workload);
+    report
+}
+
+#[test]
+fn reference_mix_writes_and_reads_every_tenth_iteration() {
+    let report = run_workload("reference-mix");
+    let writes = report["ops"]["stream.write"]["total_ops"].as_u64().unwrap();
+    let reads = report["ops"]["stream.get"]["total_ops"].as_u64().unwrap();
+    // One read per 10 iterations of each worker (the first iteration reads: c = worker × 10^6).
+    assert!(
+        reads * 10 >= writes && reads * 10 <= writes + 10 * 3 * 10,
+        "{writes} writes, {reads} reads"
+    );
+}
+
+#[test]
+fn write_only_only_writes() {
+    let report = run_workload("write-only");
+    let ops: Vec<&String> = report["ops"].as_object().unwrap().keys().collect();
+    assert_eq!(ops, ["stream.write"]);
+}
+
+#[test]
+fn read_heavy_is_mostly_reads() {
+    let report = run_workload("read-heavy");
+    let count = |op: &str| report["ops"][op]["total_ops"].as_u64().unwrap_or(0);
+    let reads = count("stream.get") + count("category.get");
+    assert!(count("category.get") > 0 && count("stream.get") > 0);
+    assert!(reads > 5 * count("stream.write"), "{:#}", report["ops"]);
+}
+
+#[test]
+fn consumer_groups_read_while_writing() {
+    let report = run_workload("consumer-groups");
+    assert_eq!(report["workers"], 5, "4 group members plus a writer");
+    assert!(report["ops"]["category.get"]["total_ops"].as_u64().unwrap() > 0);
+    assert!(report["ops"]["stream.write"]["total_ops"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn contention_counts_conflicts_apart_from_errors() {
+    let report = run_workload("contention");
+    assert_eq!(report["streams"], 4);
+    // Three workers on four streams, all starting on the same one: conflicts happen, and none of
+    // them is an error.
+    assert!(report["conflicts"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(report["errors"], 0);
+}
+
+#[test]
+fn sse_fanout_measures_write_to_poke() {
+    let report = run_workload("sse-fanout");
+    let writes = report["ops"]["stream.write"]["total_ops"].as_u64().unwrap();
+    let pokes = report["ops"]["sse.poke"]["total_ops"].as_u64().unwrap();
+    assert!(pokes > 0 && writes > 0);
+    // Three subscribers each get (nearly) every write's poke.
+    assert!(pokes <= 3 * writes + 3, "{pokes} pokes for {writes} writes");
+    assert!(
+        report["ops"]["sse.write_to_poke"]["latency_ms"]["p50"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn runs_report_every_run_and_the_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let report = bench(
+        &server,
+        dir.path(),
+        &[
+            "--workload",
+            "write-only",
+            "--duration",
+            "1s",
+            "--runs",
+            "3",
+            "--streams",
+            "5",
+            "--payload-bytes",
+            "300",
+        ],
+    );
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(report["run_count"], 3);
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .map(|r| r["ops_per_sec"].as_f64().unwrap())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let spread = &report["summary"]["ops_per_sec"];
+    assert_eq!(spread["median"].as_f64().unwrap(), rates[1]);
+    assert_eq!(spread["min"].as_f64().unwrap(), rates[0]);
+    assert_eq!(spread["max"].as_f64().unwrap(), rates[2]);
+    assert_eq!(report["ops_per_sec"].as_f64().unwrap(), rates[1]);
+    assert!(report["summary"]["latency_ms"]["p99"]["max"].is_number());
+    assert!(report["summary"]["ops"]["stream.write"]["latency_ms"]["p50"]["min"].is_number());
+    assert_eq!(report["streams"], 5);
+    assert_eq!(report["payload_bytes"], 300);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["bench", "--workload", "nope"],
+        vec!["bench", "--workers", "0"],
+        vec!["bench", "--workload", "reference-mix", "--streams", "5"],
+        vec!["bench", "--duration", "soon"],
+    ] {
+        let out = Launch::new(&args).output();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_an_error() {
+    // Port 9 (discard) on loopback has no listener here.
+    let out = Launch::new(&["bench", "--url", "http://127.0.0.1:9", "--duration", "1s"]).output();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+}
