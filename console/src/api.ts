@@ -40,7 +40,11 @@ export class RpcError extends Error {
  * `encode`, so `Raw` payload text is sent exactly as typed.
  */
 export async function rpcRaw(token: string, method: string, ...args: Encodable[]): Promise<string> {
-  const body = encode([method, ...args]);
+  // Trailing optional arguments left undefined are omitted, not sent as `null` (which the
+  // server rejects: "options must be an object").
+  const present = [...args];
+  while (present.length > 0 && present[present.length - 1] === undefined) present.pop();
+  const body = encode([method, ...present]);
   let response: Response;
   try {
     response = await fetch("rpc", {

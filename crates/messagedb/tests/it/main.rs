@@ -5,6 +5,7 @@
 mod bench;
 mod bootstrap;
 mod cli;
+mod console;
 mod compare;
 mod durability;
 mod network;

@@ -1,0 +1,271 @@
+// End-to-end test of the web console in a real headless Chromium, driven by playwright-core.
+//
+// Run by crates/messagedb/tests/it/console.rs, which starts a real messagedb server, writes the
+// streams this script expects, and passes:
+//   MESSAGEDB_URL       the server's base URL (http://127.0.0.1:<port>)
+//   MESSAGEDB_TOKEN     the admin token
+//   CONSOLE_STREAM      a stream with 3 messages: a big-number payload (position 0), a large
+//                       payload (1) and one with correlation metadata (2)
+//   CONSOLE_SCREENSHOTS the folder the screenshots go to
+//   CHROMIUM            the browser executable (default /usr/bin/chromium)
+// Every wait has a deadline; nothing sleeps for a fixed time. On failure the page is saved as
+// failure.png in the screenshot folder and the script exits 1.
+
+import { chromium } from "playwright-core";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const url = required("MESSAGEDB_URL");
+const token = required("MESSAGEDB_TOKEN");
+const stream = required("CONSOLE_STREAM");
+const shots = required("CONSOLE_SCREENSHOTS");
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const category = stream.split("-")[0];
+const WAIT = 15_000;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${name} is not set; run this through cargo test (crates/messagedb/tests/it/console.rs)`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function step(text) {
+  console.log(`console e2e: ${text}`);
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, name), fullPage: true });
+}
+
+/** Waits until `locator`'s text contains `text`. */
+async function waitForText(locator, text) {
+  await locator.filter({ hasText: text }).first().waitFor({ timeout: WAIT });
+}
+
+await mkdir(shots, { recursive: true });
+const profile = await mkdtemp(join(tmpdir(), "messagedb-console-e2e-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+  ],
+  viewport: { width: 1280, height: 900 },
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(WAIT);
+const consoleErrors = [];
+page.on("console", (message) => {
+  // Refused sign-ins are expected 401/403 answers, which Chromium also logs as errors.
+  if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+    consoleErrors.push(message.text());
+  }
+});
+page.on("pageerror", (error) => consoleErrors.push(String(error)));
+// The console must need nothing but the messagedb server: any other request is a failure.
+const foreign = [];
+page.on("request", (request) => {
+  const target = request.url();
+  if (!target.startsWith(url + "/") && !target.startsWith("data:")) foreign.push(target);
+});
+
+let failed = false;
+try {
+  await run();
+  check(foreign.length === 0, `requests outside the server: ${foreign.join(", ")}`);
+  step("done");
+} catch (error) {
+  failed = true;
+  console.error(`console e2e failed: ${error && error.stack ? error.stack : error}`);
+  if (consoleErrors.length) console.error(`browser console errors:\n  ${consoleErrors.join("\n  ")}`);
+  await page.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  await context.close();
+  await rm(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
+
+async function run() {
+  step("open /console");
+  const response = await page.goto(url + "/console");
+  check(response && response.status() === 200, `GET /console answered ${response && response.status()}`);
+  const tokenInput = page.getByLabel("Token");
+  await tokenInput.waitFor();
+
+  step("a malformed token gets a clear error");
+  await tokenInput.fill("abc");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const alert = page.getByRole("alert");
+  await waitForText(alert, "Invalid token format");
+  await waitForText(alert, "missing 'ns_' prefix");
+  await waitForText(alert, "AUTH_INVALID_TOKEN");
+
+  step("a well-formed but wrong token gets a clear error");
+  const wrong = "ns_ZGVmYXVsdA_" + "f".repeat(64);
+  check(wrong !== token, "the test token must not be the wrong one");
+  await tokenInput.fill(wrong);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await waitForText(alert, "Token not authorized for namespace");
+  await waitForText(alert, "AUTH_UNAUTHORIZED");
+  check((await page.evaluate(() => sessionStorage.length)) === 0, "a refused token must not be stored");
+  await shot(page, "01-signin-error.png");
+
+  step("sign in with the admin token, from the keyboard");
+  await tokenInput.fill(token);
+  await tokenInput.press("Enter");
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  const header = page.locator("header");
+  await waitForText(header, "default");
+  await waitForText(header, "admin");
+  check(!page.url().includes(token), "the token must not be in the page URL");
+  check(
+    (await page.evaluate(() => sessionStorage.getItem("messagedb.console.token"))) === token,
+    "the token is kept in session storage",
+  );
+
+  step("overview: figures, categories and namespaces");
+  await page.getByRole("table", { name: /Categories/ }).getByRole("link", { name: category, exact: true }).waitFor();
+  await page.getByRole("table", { name: /Namespaces/ }).getByText("default", { exact: true }).first().waitFor();
+  await shot(page, "02-overview.png");
+
+  step("admin: create a namespace, then delete it after typing its id");
+  const tenant = "e2e-tenant";
+  await page.getByLabel("Id", { exact: true }).fill(tenant);
+  await page.getByLabel("Description (optional)").fill("Made by the console e2e test");
+  await page.getByRole("button", { name: "Create namespace" }).click();
+  const tenantToken = page.getByLabel("Token of " + tenant);
+  await tenantToken.waitFor();
+  check((await tenantToken.inputValue()).startsWith("ns_"), "the new token is shown");
+  const namespaces = page.getByRole("table", { name: /Namespaces/ });
+  await namespaces.getByText(tenant, { exact: true }).waitFor();
+  await page.getByRole("button", { name: "Delete namespace " + tenant }).click();
+  const dialog = page.getByRole("dialog");
+  const forever = dialog.getByRole("button", { name: "Delete for ever" });
+  check(await forever.isDisabled(), "delete is disabled until the id is typed");
+  await dialog.getByLabel("Type the namespace id to confirm").fill(tenant.slice(0, -1));
+  check(await forever.isDisabled(), "delete stays disabled for a wrong id");
+  await dialog.getByLabel("Type the namespace id to confirm").fill(tenant);
+  await shot(page, "03-delete-namespace.png");
+  await forever.click();
+  await waitForText(page.getByRole("status"), `Deleted namespace ${tenant}`);
+  await namespaces.getByText(tenant, { exact: true }).waitFor({ state: "detached" });
+
+  step("streams browser: prefix search finds the test stream");
+  await page.getByRole("link", { name: "Streams", exact: true }).click();
+  await page.getByRole("heading", { name: "Streams", level: 1 }).waitFor();
+  await page.getByLabel("Name starts with").fill(category);
+  await page.getByRole("button", { name: "Search" }).click();
+  const streamLink = page.getByRole("link", { name: stream, exact: true });
+  await streamLink.waitFor();
+  await shot(page, "04-streams.png");
+
+  step("stream page: messages with faithful payloads");
+  await streamLink.click();
+  await page.getByRole("heading", { name: "Stream " + stream, level: 1 }).waitFor();
+  const messages = page.locator("main article.message");
+  await messages.nth(2).waitFor();
+  check((await messages.count()) === 3, `expected 3 messages, saw ${await messages.count()}`);
+  const first = messages.first();
+  const firstText = await first.textContent();
+  check(firstText.includes("12345678901234567890"), "a big integer is shown with every digit");
+  check(firstText.includes("1.50"), "a number keeps its spelling");
+  check(firstText.includes("Deposited"), "the type is shown");
+  check(firstText.includes("pos 0") && /gpos \d+/.test(firstText), "positions are shown");
+  check((await first.locator(".j-key").count()) > 0, "payloads are syntax-highlighted");
+  check(firstText.includes("<b>not markup</b>"), "payload text is shown as text");
+  check((await first.locator("b").count()) === 0, "payload text never becomes markup");
+  const large = messages.nth(1).locator("details.payload");
+  check((await large.count()) === 1, "a large payload is collapsed");
+  check(!(await large.evaluate((el) => el.open)), "a large payload starts closed");
+  await large.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  await waitForText(large.locator("pre"), "line-59");
+  await shot(page, "05-stream.png");
+
+  step("write form: invalid JSON is refused in the browser");
+  const form = page.getByRole("form", { name: "Write a message to " + stream });
+  await form.getByLabel("Type").fill("ConsoleWritten");
+  await form.getByLabel("Data (a JSON object)").fill("{not json");
+  await form.getByRole("button", { name: "Write message" }).click();
+  await waitForText(form, "not valid JSON");
+
+  step("write form: a stale expectedVersion shows the server's conflict");
+  await form.getByLabel("Data (a JSON object)").fill('{"written":"by the console","n":98765432109876543210}');
+  await form.getByLabel("Expected version (optional)").fill("0");
+  await form.getByRole("button", { name: "Write message" }).click();
+  await waitForText(form.getByRole("alert"), "Expected version 0, stream is at version 2");
+  await waitForText(form.getByRole("alert"), "STREAM_VERSION_CONFLICT");
+
+  step("live tail: subscribe to the stream");
+  await page.getByRole("button", { name: "Tail this stream" }).click();
+  const tail = page.getByRole("complementary", { name: "Live tail" });
+  await waitForText(tail.getByRole("status"), "Live: stream " + stream);
+
+  step("write form: a good write appears in the live tail");
+  await form.getByLabel("Expected version (optional)").fill("2");
+  await form.getByRole("button", { name: "Write message" }).click();
+  await waitForText(form.getByRole("status"), "at position 3");
+  const tailed = tail.locator("article.message").filter({ hasText: "ConsoleWritten" });
+  await tailed.waitFor();
+  const tailedText = await tailed.textContent();
+  check(tailedText.includes("98765432109876543210"), "the tail shows the written payload faithfully");
+  check(tailedText.includes("pos 3"), "the tail shows the new position");
+  await messages.nth(3).waitFor();
+  await shot(page, "06-tail.png");
+
+  step("live tail: pause holds new messages back, resume shows them");
+  await tail.getByRole("button", { name: "Pause" }).click();
+  await waitForText(tail.getByRole("status"), "Paused");
+  await form.getByLabel("Expected version (optional)").fill("");
+  await form.getByLabel("Type").fill("WhilePaused");
+  await form.getByRole("button", { name: "Write message" }).click();
+  await waitForText(form.getByRole("status"), "at position 4");
+  await waitForText(tail.getByRole("status"), "1 new message waiting");
+  check((await tail.locator("article.message").filter({ hasText: "WhilePaused" }).count()) === 0, "paused: not shown yet");
+  await tail.getByRole("button", { name: "Resume" }).click();
+  await tail.locator("article.message").filter({ hasText: "WhilePaused" }).waitFor();
+
+  step("category page: correlation filter");
+  await page.getByRole("link", { name: "category " + category }).click();
+  await page.getByRole("heading", { name: "Category " + category, level: 1 }).waitFor();
+  const categoryMessages = page.locator("main article.message");
+  await categoryMessages.nth(4).waitFor();
+  await page.getByLabel("Correlation category").fill("workflow");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.waitForFunction(() => location.hash.includes("correlation=workflow"));
+  await page.locator("main article.message").first().waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("main article.message").length === 1);
+  await waitForText(page.locator("main article.message"), "Correlated");
+  await shot(page, "07-category.png");
+
+  step("narrow screen: one column, no sideways scrolling");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(url + "/console#/stream/" + encodeURIComponent(stream));
+  await page.getByRole("heading", { name: "Stream " + stream, level: 1 }).waitFor();
+  await messages.first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  check(overflow <= 1, `the page scrolls sideways by ${overflow}px on a narrow screen`);
+  await shot(page, "08-stream-narrow.png");
+
+  step("sign out forgets the token");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Token").waitFor();
+  check((await page.evaluate(() => sessionStorage.length)) === 0, "sign-out clears session storage");
+
+  check(consoleErrors.length === 0, `browser console errors: ${consoleErrors.join(" | ")}`);
+}
