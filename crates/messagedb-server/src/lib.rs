@@ -15,6 +15,7 @@ pub mod console;
 pub mod debug;
 pub mod error;
 pub mod metrics;
+pub mod poke;
 pub mod router;
 pub mod rpc;
 pub mod wire;
