@@ -110,13 +110,13 @@ export class Tail {
         return;
       }
       this.nameInput.removeAttribute("aria-invalid");
-      void this.start({ kind, name: this.nameInput.value, from: from === "" ? undefined : Math.max(0, Number(from)) });
+      void this.start({ kind, name: this.nameInput.value, from: from === "" ? undefined : Math.max(0, Number(from)) }, "keep-focus");
     });
 
     this.element = h(
       "aside",
       { class: "tail", "aria-labelledby": "tail-title" },
-      h("h2", { id: "tail-title" }, "Live tail"),
+      h("h2", { id: "tail-title", tabindex: -1 }, "Live tail"),
       form,
       this.status,
       this.problem,
@@ -125,9 +125,14 @@ export class Tail {
     );
   }
 
-  /** Points the panel at `target` and subscribes, replacing any running subscription. */
-  async start(target: TailTarget): Promise<void> {
+  /**
+   * Points the panel at `target` and subscribes, replacing any running subscription. Called from
+   * a page's "Tail this …" button, it also moves focus to the panel, which on a narrow screen is
+   * below the page.
+   */
+  async start(target: TailTarget, focus: "focus-panel" | "keep-focus" = "focus-panel"): Promise<void> {
     this.stop();
+    if (focus === "focus-panel") this.element.querySelector<HTMLElement>("h2")?.focus();
     const run = ++this.run;
     this.target = target;
     this.kindSelect.value = target.kind;

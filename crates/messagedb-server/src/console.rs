@@ -184,7 +184,7 @@ mod tests {
             .to_vec()
     }
 
-    fn header<'a>(response: &'a Response, name: http::HeaderName) -> &'a str {
+    fn header(response: &Response, name: http::HeaderName) -> &str {
         response
             .headers()
             .get(name)
