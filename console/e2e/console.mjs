@@ -138,6 +138,15 @@ async function run() {
     "the token is kept in session storage",
   );
 
+  step("keyboard: the first Tab stop skips to the content");
+  await page.keyboard.press("Tab");
+  check(
+    (await page.evaluate(() => document.activeElement && document.activeElement.textContent)) === "Skip to content",
+    "the skip link is the first Tab stop",
+  );
+  await page.keyboard.press("Enter");
+  check((await page.evaluate(() => document.activeElement && document.activeElement.id)) === "main", "the skip link focuses the content");
+
   step("overview: figures, categories and namespaces");
   await page.getByRole("table", { name: /Categories/ }).getByRole("link", { name: category, exact: true }).waitFor();
   await page.getByRole("table", { name: /Namespaces/ }).getByText("default", { exact: true }).first().waitFor();
@@ -239,6 +248,16 @@ async function run() {
   check((await tail.locator("article.message").filter({ hasText: "WhilePaused" }).count()) === 0, "paused: not shown yet");
   await tail.getByRole("button", { name: "Resume" }).click();
   await tail.locator("article.message").filter({ hasText: "WhilePaused" }).waitFor();
+
+  step("live tail: a category from global position 1 replays it");
+  await tail.getByLabel("Subscribe to").selectOption("category");
+  await tail.getByLabel("Category").fill("ledger");
+  await tail.getByLabel("Start at global position").fill("1");
+  await tail.getByRole("button", { name: "Start" }).click();
+  await waitForText(tail.getByRole("status"), "Live: category ledger");
+  await tail.locator("article.message").filter({ hasText: "Correlated" }).waitFor();
+  await tail.getByRole("button", { name: "Stop" }).click();
+  await waitForText(tail.getByRole("status"), "Not running");
 
   step("category page: correlation filter");
   await page.getByRole("link", { name: "category " + category }).click();

@@ -251,16 +251,23 @@ export class Tail {
     source.addEventListener("error", () => {
       if (run !== this.run) return;
       source.close();
-      if (!this.opened) void this.explain(url, params, run);
+      if (!this.opened) void this.explain(params, run);
       else this.retry(params);
     });
   }
 
-  /** After a failed start, asks the server why (EventSource hides the status and body). */
-  private async explain(url: string, params: Record<string, string>, run: number): Promise<void> {
+  /**
+   * After a failed start, asks the server why (EventSource hides the status and body). This
+   * request can send the token as a header, so it does.
+   */
+  private async explain(params: Record<string, string>, run: number): Promise<void> {
     const abort = new AbortController();
     try {
-      const response = await fetch(url, { signal: abort.signal, cache: "no-store" });
+      const response = await fetch("subscribe?" + new URLSearchParams(params).toString(), {
+        headers: { Authorization: "Bearer " + this.session.token },
+        signal: abort.signal,
+        cache: "no-store",
+      });
       if (run !== this.run) return abort.abort();
       if (response.ok) {
         abort.abort();

@@ -213,3 +213,37 @@ async fn console_in_a_real_browser() {
     );
     server.stop();
 }
+
+/// `--console=false` (or `MESSAGEDB_CONSOLE=false`): every console path is the SPEC §3 404.
+/// With the default, the page is served without credentials.
+#[tokio::test]
+async fn console_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::serve(dir.path(), &["--token", ADMIN])
+        .start()
+        .unwrap();
+    let page = server.get("/console").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-type"].to_str().unwrap(),
+        "text/html; charset=utf-8"
+    );
+    server.stop();
+
+    let off = [
+        Launch::serve(dir.path(), &["--token", ADMIN, "--console=false"]),
+        Launch::serve(dir.path(), &["--token", ADMIN]).env("MESSAGEDB_CONSOLE", "false"),
+    ];
+    for launch in off {
+        let server = launch.start().unwrap();
+        for path in ["/console", "/console/app.js", "/console/app.css"] {
+            let response = server.get(path).await;
+            assert_eq!(response.status(), 404, "{path}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                r#"{"error":{"code":"NOT_FOUND","message":"Endpoint not found"}}"#
+            );
+        }
+        server.stop();
+    }
+}
