@@ -174,6 +174,20 @@ async function run() {
   await waitForText(page.getByRole("status"), `Deleted namespace ${tenant}`);
   await namespaces.getByText(tenant, { exact: true }).waitFor({ state: "detached" });
 
+  step("streams browser: cursor paging");
+  await page.getByRole("link", { name: "Streams", exact: true }).click();
+  await page.getByRole("heading", { name: "Streams", level: 1 }).waitFor();
+  await page.getByLabel("Name starts with").fill("page-");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("link", { name: "page-24", exact: true }).waitFor();
+  check((await page.locator("main tbody tr").count()) === 25, "the first page holds 25 streams");
+  await page.getByRole("link", { name: "Next page" }).click();
+  await page.getByRole("link", { name: "page-26", exact: true }).waitFor();
+  check((await page.locator("main tbody tr").count()) === 2, "the second page holds the other 2");
+  check((await page.getByRole("link", { name: "Next page" }).count()) === 0, "no page after the last");
+  await page.goBack();
+  await page.getByRole("link", { name: "page-00", exact: true }).waitFor();
+
   step("streams browser: prefix search finds the test stream");
   await page.getByRole("link", { name: "Streams", exact: true }).click();
   await page.getByRole("heading", { name: "Streams", level: 1 }).waitFor();

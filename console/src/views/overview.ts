@@ -69,7 +69,7 @@ function namespaces(page: Page): HTMLElement {
   const section = h(
     "section",
     { "aria-labelledby": "namespaces-title" },
-    h("h2", { id: "namespaces-title" }, "All namespaces ", h("span", { class: "badge admin" }, "admin")),
+    h("h2", { id: "namespaces-title", tabindex: -1 }, "All namespaces ", h("span", { class: "badge admin" }, "admin")),
     status,
     listArea,
     createForm(page, status, reload),
@@ -176,7 +176,9 @@ function confirmDelete(page: Page, namespace: string, status: HTMLElement, reloa
   cancel.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
     dialog.remove();
-    opener?.focus();
+    // After a delete the opener's row is gone; the section heading is the next best place.
+    const fallback = document.getElementById("namespaces-title");
+    (opener?.isConnected ? opener : fallback)?.focus();
   });
   dialog.querySelector("form")!.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -168,6 +168,16 @@ async fn console_in_a_real_browser() {
         .write_message("other-1", &NewMessage::new("Other", raw("{}")))
         .await
         .expect("seed");
+    // More streams than one page of the streams browser (25) holds.
+    for i in 0..27 {
+        client
+            .write_message(
+                &format!("page-{i:02}"),
+                &NewMessage::new("Paged", raw("{}")),
+            )
+            .await
+            .expect("seed");
+    }
 
     let shots = screenshot_dir();
     // Screenshots from an earlier run must not pass for this run's.
