@@ -25,6 +25,7 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 
 /// One embedded file.
@@ -103,7 +104,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
 async fn serve(asset: &'static Asset, request: Request) -> Response {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
-        let mut response = (StatusCode::METHOD_NOT_ALLOWED, "Use GET\n").into_response();
+        let mut response =
+            ApiError::new(ErrorCode::MethodNotAllowed, "Only GET and HEAD are allowed")
+                .into_response();
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -251,6 +254,11 @@ mod tests {
         let post = send(&router, Method::POST, "/console", None).await;
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(header(&post, ALLOW), "GET, HEAD");
+        assert_eq!(
+            body(post).await,
+            br#"{"error":{"code":"INVALID_REQUEST","message":"Only GET and HEAD are allowed"}}
+"#
+        );
     }
 
     /// Other paths under `/console` (routing is exact), and every console path when the console
