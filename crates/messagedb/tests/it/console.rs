@@ -43,8 +43,8 @@ enum Needs {
     NodeAndBrowser,
 }
 
-/// `Ok(true)` when the test should run, `Ok(false)` when it is skipped on purpose, and a panic
-/// naming what to install when something is missing.
+/// `true` when the test should run, `false` when it is skipped on purpose
+/// (`MESSAGEDB_SKIP_BROWSER=1`); a panic naming what to install when something is missing.
 fn prerequisites(needs: Needs) -> bool {
     let mut missing = Vec::new();
     let node = std::process::Command::new("node")
