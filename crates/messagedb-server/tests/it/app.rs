@@ -1,4 +1,9 @@
 //! `spawn_app()`: a server on an ephemeral port, bootstrapped with the checklist's admin token.
+//!
+//! The server runs on the in-memory embedded store by default. Tests written inside
+//! [`on_both_backends!`] run twice, once per backend: in its `postgres` copy, `spawn_app` and
+//! `spawn_with` are the ones of [`postgres`], which put the server on a fresh database of the
+//! throwaway PostgreSQL cluster (`messagedb-testpg`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +25,8 @@ pub struct App {
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The PostgreSQL database the store lives in, dropped with the app.
+    database: Option<messagedb_testpg::TestDatabase>,
 }
 
 /// An HTTP answer, with the body as text.
@@ -83,8 +90,70 @@ pub async fn spawn_store(store: Arc<dyn Store>, config: ServerConfig) -> App {
         state,
         stop: Some(stop),
         server: Some(server),
+        database: None,
     }
 }
+
+/// The same servers on PostgreSQL: each on a fresh database of the shared test cluster.
+pub mod postgres {
+    use std::sync::Arc;
+
+    use messagedb_postgres::{PostgresOptions, PostgresStore};
+    use messagedb_server::ServerConfig;
+
+    use super::{spawn_store, App};
+
+    /// Tests run two at a time against one cluster; a small pool is plenty.
+    pub const POOL_SIZE: usize = 4;
+
+    pub async fn spawn_app() -> App {
+        spawn_with(ServerConfig::default()).await
+    }
+
+    pub async fn spawn_with(config: ServerConfig) -> App {
+        let database = messagedb_testpg::shared_cluster().create_database().await;
+        let store = open(database.url()).await;
+        let mut app = spawn_store(Arc::new(store), config).await;
+        app.database = Some(database);
+        app
+    }
+
+    pub async fn open(url: &str) -> PostgresStore {
+        let options = PostgresOptions {
+            pool_size: POOL_SIZE,
+            ..PostgresOptions::new(url)
+        };
+        PostgresStore::open(options)
+            .await
+            .unwrap_or_else(|e| panic!("opening the PostgreSQL store: {e}"))
+    }
+}
+
+/// Runs the `async fn` tests inside it on both backends: a `sqlite` module gets them as they are,
+/// and a `postgres` module gets them with `spawn_app`/`spawn_with` from [`postgres`] (an explicit
+/// import shadows the file's glob-imported ones) and a skip when `MESSAGEDB_SKIP_POSTGRES=1`.
+macro_rules! on_both_backends {
+    ($($(#[$attr:meta])* async fn $name:ident() $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $($(#[$attr])* async fn $name() $body)*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::app::postgres::{spawn_app, spawn_with};
+            $($(#[$attr])* async fn $name() {
+                if messagedb_testpg::skipped(concat!(module_path!(), "::", stringify!($name))) {
+                    return;
+                }
+                $body
+            })*
+        }
+    };
+}
+pub(crate) use on_both_backends;
 
 impl App {
     pub fn url(&self, path: &str) -> String {

@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use crate::app::{spawn_app, T};
+use crate::app::{on_both_backends, spawn_app, T};
 
+on_both_backends! {
 /// B12: header rules.
 #[tokio::test]
 async fn missing_or_malformed_headers_get_401() {
@@ -188,4 +189,5 @@ async fn recreated_elsewhere_works_immediately() {
     store.delete_namespace(&id).await.unwrap();
     store.create_namespace(&id, "", &new.hash()).await.unwrap();
     app.call_as(new.expose(), json!(["sys.version"])).await;
+}
 }

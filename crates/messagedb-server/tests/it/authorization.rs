@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use crate::app::{spawn_app, T};
+use crate::app::{on_both_backends, spawn_app, T};
 
+on_both_backends! {
 /// C20: admin manages namespaces.
 #[tokio::test]
 async fn admin_manages_namespaces() {
@@ -125,4 +126,5 @@ async fn default_cannot_be_deleted() {
         app.call(json!(["ns.info", "default"])).await["namespace"],
         "default"
     );
+}
 }

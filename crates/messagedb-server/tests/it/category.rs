@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::app::{spawn_app, App, T};
+use crate::app::{on_both_backends, spawn_app, App, T};
 
 fn gpos(messages: &Value) -> Vec<i64> {
     messages
@@ -28,6 +28,7 @@ async fn category(app: &App, name: &str, options: Value) -> Value {
     app.call(json!(["category.get", name, options])).await
 }
 
+on_both_backends! {
 /// H64–H67.
 #[tokio::test]
 async fn selection_order_and_start() {
@@ -244,4 +245,5 @@ async fn correlation_filter() {
     )
     .await;
     assert_eq!(gpos(&limited), [2]);
+}
 }

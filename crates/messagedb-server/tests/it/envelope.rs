@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use crate::app::{spawn_app, T};
+use crate::app::{on_both_backends, spawn_app, T};
 
+on_both_backends! {
 /// E36 and other malformed bodies: 400 with the parser's text.
 #[tokio::test]
 async fn malformed_bodies() {
@@ -188,4 +189,5 @@ async fn hostile_arguments_are_rejected_cleanly() {
     assert_eq!(written.status, 200);
     let back = app.rpc_raw(Some(T), r#"["stream.get","nul-1"]"#).await;
     assert!(back.body.contains(r#"{"s":"a\u0000b"}"#), "{}", back.body);
+}
 }

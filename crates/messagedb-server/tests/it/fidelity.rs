@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::app::{spawn_app, App, T};
+use crate::app::{on_both_backends, spawn_app, App, T};
 
 /// Writes `data` (raw JSON text) and returns the raw `stream.get` answer body.
 async fn round_trip(app: &App, stream: &str, data: &str) -> String {
@@ -34,6 +34,7 @@ fn data_of(body: &str) -> &str {
     &body[after_gpos..end]
 }
 
+on_both_backends! {
 /// J90–J92.
 #[tokio::test]
 async fn payloads_round_trip_byte_identically() {
@@ -86,7 +87,10 @@ async fn result_key_order() {
     let health = app.rpc_raw(Some(T), r#"["sys.health"]"#).await;
     assert_eq!(
         health.body,
-        "{\"backend\":\"sqlite\",\"connections\":0,\"status\":\"ok\"}\n"
+        format!(
+            "{{\"backend\":\"{}\",\"connections\":0,\"status\":\"ok\"}}\n",
+            app.state.store().backend_name()
+        )
     );
     let created = app.rpc_raw(Some(T), r#"["ns.create","keys"]"#).await;
     assert!(
@@ -158,6 +162,7 @@ async fn times_have_microsecond_format() {
     }
     assert_ne!(times[0], times[1], "writes 2 ms apart have different times");
     assert_eq!(first, (0, 1));
+}
 }
 
 /// `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$` with no trailing zero in the fraction.

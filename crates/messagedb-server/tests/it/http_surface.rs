@@ -6,8 +6,9 @@ use reqwest::Method;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::app::{spawn_app, spawn_with, T};
+use crate::app::{on_both_backends, spawn_app, spawn_with, T};
 
+on_both_backends! {
 /// A1, A2, A3, A7.
 #[tokio::test]
 async fn health_and_version_bodies_are_exact() {
@@ -220,7 +221,7 @@ async fn metrics_endpoint() {
     let health = app.call(json!(["sys.health"])).await;
     assert_eq!(
         health,
-        json!({"backend": "sqlite", "connections": 1, "status": "ok"})
+        json!({"backend": app.state.store().backend_name(), "connections": 1, "status": "ok"})
     );
     drop(guard);
 
@@ -298,4 +299,5 @@ async fn debug_endpoints() {
         !profile.is_empty(),
         "an encoded pprof Profile has at least its string table"
     );
+}
 }

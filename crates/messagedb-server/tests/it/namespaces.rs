@@ -3,8 +3,9 @@
 use messagedb_core::{NamespaceId, Token};
 use serde_json::{json, Value};
 
-use crate::app::{spawn_app, T};
+use crate::app::{on_both_backends, spawn_app, T};
 
+on_both_backends! {
 /// I74, I75.
 #[tokio::test]
 async fn create_returns_a_working_token() {
@@ -273,4 +274,5 @@ async fn categories_listing() {
             {"category": "solo", "messageCount": 1, "streamCount": 1},
         ])
     );
+}
 }

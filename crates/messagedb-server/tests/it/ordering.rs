@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::app::{spawn_app, T};
+use crate::app::{on_both_backends, spawn_app, T};
 
+on_both_backends! {
 /// K95: 100 concurrent writes to 100 streams get 100 distinct, gapless global positions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_get_distinct_gapless_gpos() {
@@ -91,4 +92,5 @@ async fn reader_never_sees_a_gpos_go_backwards() {
         (1..=total).collect::<Vec<_>>(),
         "no gaps on the embedded backend"
     );
+}
 }

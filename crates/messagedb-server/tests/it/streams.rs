@@ -4,8 +4,9 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::app::{spawn_app, T};
+use crate::app::{on_both_backends, spawn_app, T};
 
+on_both_backends! {
 /// F42.
 #[tokio::test]
 async fn positions_are_gapless_and_global_positions_increase() {
@@ -382,4 +383,5 @@ async fn last_and_version() {
     );
     let null_answer = app.rpc_as(T, json!(["stream.last", "nope-1"])).await;
     assert_eq!(null_answer.body, "null\n");
+}
 }
