@@ -6,6 +6,7 @@
 //   MESSAGEDB_TOKEN     the admin token
 //   CONSOLE_STREAM      a stream with 3 messages: a big-number payload (position 0), a large
 //                       payload (1) and one with correlation metadata (2)
+//   CONSOLE_TENANT_TOKEN the token of namespace `acme`, which is empty
 //   CONSOLE_SCREENSHOTS the folder the screenshots go to
 //   CHROMIUM            the browser executable (default /usr/bin/chromium)
 // Every wait has a deadline; nothing sleeps for a fixed time. On failure the page is saved as
@@ -20,6 +21,7 @@ const url = required("MESSAGEDB_URL");
 const token = required("MESSAGEDB_TOKEN");
 const stream = required("CONSOLE_STREAM");
 const shots = required("CONSOLE_SCREENSHOTS");
+const acmeToken = required("CONSOLE_TENANT_TOKEN");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const category = stream.split("-")[0];
 const WAIT = 15_000;
@@ -299,6 +301,16 @@ async function run() {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("Token").waitFor();
   check((await page.evaluate(() => sessionStorage.length)) === 0, "sign-out clears session storage");
+
+  step("a tenant token sees its own namespace, without the admin section");
+  await page.getByLabel("Token").fill(acmeToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  await waitForText(page.locator("header"), "acme");
+  await waitForText(page.locator("header"), "tenant");
+  await waitForText(page.locator("main"), "No messages yet");
+  check((await page.getByRole("heading", { name: /All namespaces/ }).count()) === 0, "no admin section for a tenant");
+  await shot(page, "09-tenant-narrow.png");
 
   check(consoleErrors.length === 0, `browser console errors: ${consoleErrors.join(" | ")}`);
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use messagedb_client::{NewMessage, StreamOptions};
+use messagedb_client::{CreateNamespaceOptions, NewMessage, StreamOptions};
 use serde_json::value::RawValue;
 
 use crate::support::{Launch, ADMIN};
@@ -179,6 +179,11 @@ async fn console_in_a_real_browser() {
             .expect("seed");
     }
 
+    let tenant = client
+        .ns_create("acme", &CreateNamespaceOptions::default())
+        .await
+        .expect("create a tenant");
+
     let shots = screenshot_dir();
     // Screenshots from an earlier run must not pass for this run's.
     let _ = std::fs::remove_dir_all(&shots);
@@ -187,6 +192,7 @@ async fn console_in_a_real_browser() {
         &[
             ("MESSAGEDB_URL", server.url()),
             ("MESSAGEDB_TOKEN", ADMIN.to_owned()),
+            ("CONSOLE_TENANT_TOKEN", tenant.token.clone()),
             ("CONSOLE_STREAM", STREAM.to_owned()),
             ("CONSOLE_SCREENSHOTS", shots.display().to_string()),
             ("CHROMIUM", chromium().display().to_string()),
