@@ -4,9 +4,16 @@
 //! URL parsing because `sqlite://:memory:` is not a valid URL (`:memory:` would be an empty host
 //! with an invalid port), and because the path of any other `sqlite://` URL is ignored anyway: the
 //! embedded backend keeps its files in `--data-dir`.
+//!
+//! A PostgreSQL URL is handed to `messagedb-postgres` as it is (libpq URL syntax, including
+//! `?sslmode=`), with `--db-pool-size` connections; [`open_postgres`] opens it.
 
 use std::fmt;
 
+use std::sync::Arc;
+
+use messagedb_core::Store;
+use messagedb_postgres::{PostgresOptions, PostgresStore};
 use url::Url;
 
 /// The storage the `--db-url` setting selects.
@@ -60,6 +67,11 @@ impl Database {
 pub struct PostgresUrl(Url);
 
 impl PostgresUrl {
+    /// The full URL, password included, for connecting. Never log this.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
     fn redacted(&self) -> Url {
         let mut url = self.0.clone();
         if url.password().is_some() {
@@ -80,6 +92,19 @@ impl fmt::Debug for PostgresUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PostgresUrl({})", self.redacted())
     }
+}
+
+/// Opens the PostgreSQL store: connects, migrates, starts listening. A database that cannot be
+/// reached is a startup error (the store reconnects by itself only once it is running).
+pub async fn open_postgres(
+    url: &PostgresUrl,
+    pool_size: u32,
+) -> Result<Arc<dyn Store>, messagedb_postgres::OpenError> {
+    let options = PostgresOptions {
+        pool_size: usize::try_from(pool_size).unwrap_or(PostgresOptions::DEFAULT_POOL_SIZE),
+        ..PostgresOptions::new(url.expose())
+    };
+    Ok(Arc::new(PostgresStore::open(options).await?))
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
              credentials act as admin. Do not use test mode in production."
         );
     }
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let (listener, local) = match start(&config, store.as_ref()).await {
         Ok(bound) => bound,
         Err(err) => {
@@ -157,7 +157,7 @@ async fn start(config: &Config, store: &dyn Store) -> anyhow::Result<(TcpListene
 }
 
 /// Opens the store `--db-url` and `--test-mode` select (SPEC §10.1, §4.7).
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if config.test_mode {
         match &config.database {
             Database::Postgres(_) => bail!(
@@ -177,11 +177,8 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
     match &config.database {
         Database::Postgres(url) => {
-            tracing::debug!(db_url = %url, pool_size = config.db_pool_size, "PostgreSQL requested");
-            bail!(
-                "the PostgreSQL backend is not available in this build of messagedb; \
-                 use the embedded backend (omit --db-url, or use sqlite://)"
-            )
+            info!(db_url = %url, pool_size = config.db_pool_size, "Opening the PostgreSQL store");
+            Ok(database::open_postgres(url, config.db_pool_size).await?)
         }
         Database::EmbeddedInMemory => {
             info!("Using the embedded store in memory (sqlite://:memory:); data is lost on exit");

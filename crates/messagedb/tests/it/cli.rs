@@ -216,8 +216,9 @@ fn database_url_errors() {
         (vec!["--db-url", "nonsense"], "invalid database URL: "),
         (vec!["--db-type", "mysql"], "unsupported --db-type: mysql"),
         (
-            vec!["--db-url", "postgres://user:pw@localhost/db"],
-            "PostgreSQL backend is not available",
+            // Nothing listens on port 1: startup fails without hanging, and says why.
+            vec!["--db-url", "postgres://user:pw@127.0.0.1:1/db"],
+            "cannot open the PostgreSQL store",
         ),
     ];
     for (args, message) in cases {

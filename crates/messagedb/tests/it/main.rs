@@ -5,9 +5,10 @@
 mod bench;
 mod bootstrap;
 mod cli;
-mod console;
 mod compare;
+mod console;
 mod durability;
 mod network;
+mod postgres;
 mod profile;
 mod support;
