@@ -3,4 +3,6 @@
 //! several instances on one database.
 
 mod conformance;
+mod instances;
+mod servers;
 mod support;

@@ -1,0 +1,187 @@
+//! Several instances on one database (SPEC §10.2, §4.6, §15 K98): stores opened side by side on
+//! the same test database, as several messagedb processes would be.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use messagedb_conformance::support::{append_to, message, read_category, whole_category};
+use messagedb_core::{NamespaceId, NewMessage, Store, StoreError, Token, TokenHash, WriteOutcome};
+use messagedb_server::{bootstrap_default, Bootstrap};
+
+use crate::support::open;
+
+/// Instances starting together on an empty database migrate once and bootstrap `default` once:
+/// with the same `--token`, one creates it and the others find it unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_bootstrap_once() {
+    let Some(db) = messagedb_testpg::database("instances_starting_together_bootstrap_once").await
+    else {
+        return;
+    };
+    let token = Token::generate(&NamespaceId::default_namespace());
+    let started = join_all((0..4).map(|_| async {
+        let store = open(&db).await;
+        let outcome = bootstrap_default(&store, Some(token.expose()))
+            .await
+            .expect("bootstrap");
+        (store, outcome)
+    }))
+    .await;
+    let created = started
+        .iter()
+        .filter(|(_, o)| *o == Bootstrap::Created { generated: None })
+        .count();
+    let unchanged = started
+        .iter()
+        .filter(|(_, o)| *o == Bootstrap::Unchanged)
+        .count();
+    assert_eq!(
+        (created, unchanged),
+        (1, 3),
+        "{:?}",
+        started.iter().map(|(_, o)| o).collect::<Vec<_>>()
+    );
+    let (store, _) = &started[0];
+    let record = store
+        .namespace(&NamespaceId::default_namespace())
+        .await
+        .unwrap()
+        .expect("default exists");
+    assert_eq!(record.token_hash, token.hash());
+    assert_eq!(store.list_namespaces().await.unwrap().len(), 1);
+
+    // Without a token, racing first starts generate a token each, but only the one that
+    // created `default` hands its token out; the others keep it.
+    let Some(db) = messagedb_testpg::database("instances_starting_together_bootstrap_once").await
+    else {
+        return;
+    };
+    let outcomes = join_all((0..4).map(|_| async {
+        let store = open(&db).await;
+        bootstrap_default(&store, None).await.expect("bootstrap")
+    }))
+    .await;
+    let generated: Vec<&Token> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Bootstrap::Created { generated } => generated.as_ref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(generated.len(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Bootstrap::Kept).count(),
+        3
+    );
+    let store = open(&db).await;
+    let record = store
+        .namespace(&NamespaceId::default_namespace())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.token_hash,
+        generated[0].hash(),
+        "the printed token works"
+    );
+}
+
+/// 20 writers with the same expectedVersion, spread over two instances: exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_version_has_one_winner_across_instances() {
+    let Some(db) =
+        messagedb_testpg::database("expected_version_has_one_winner_across_instances").await
+    else {
+        return;
+    };
+    let (a, b) = (Arc::new(open(&db).await), Arc::new(open(&db).await));
+    let ns = messagedb_conformance::support::namespace(&*a, "race").await;
+    append_to(&*b, &ns, "race-1").await;
+    let writes = (0..20).map(|i| {
+        let store = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        let ns = ns.clone();
+        tokio::spawn(async move {
+            store
+                .write(
+                    &ns,
+                    NewMessage {
+                        expected_version: Some(0),
+                        ..message("race-1")
+                    },
+                )
+                .await
+        })
+    });
+    let mut wins = 0;
+    for outcome in join_all(writes).await {
+        match outcome.unwrap() {
+            Ok(WriteOutcome::Appended(p)) => {
+                wins += 1;
+                assert_eq!(p.position, 1);
+            }
+            Err(StoreError::VersionConflict { actual, .. }) => assert_eq!(actual, 1),
+            other => panic!("expected a win or a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let stored = read_category(&*a, &ns, whole_category("race")).await;
+    assert_eq!(
+        stored.iter().map(|m| m.position).collect::<Vec<_>>(),
+        [0, 1]
+    );
+}
+
+/// A namespace deleted and re-created through one instance is used under its new key by
+/// another instance that still remembers the old one, for reads and for writes; nothing reaches
+/// the old incarnation, and a namespace deleted elsewhere is reported missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_follow_a_namespace_recreated_elsewhere() {
+    let Some(db) =
+        messagedb_testpg::database("instances_follow_a_namespace_recreated_elsewhere").await
+    else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    let hash = TokenHash::from_bytes([1; 32]);
+    for name in ["reader", "writer", "gone"] {
+        let ns = messagedb_conformance::support::namespace(&a, name).await;
+        append_to(&a, &ns, "old-1").await;
+        assert_eq!(b.delete_namespace(&ns).await.unwrap(), 1);
+        if name != "gone" {
+            b.create_namespace(&ns, "again", &hash).await.unwrap();
+        }
+    }
+    let reader = NamespaceId::parse("reader").unwrap();
+    assert!(read_category(&a, &reader, whole_category(""))
+        .await
+        .is_empty());
+    assert_eq!(
+        a.namespace_info(&reader).await.unwrap().description,
+        "again"
+    );
+
+    let writer = NamespaceId::parse("writer").unwrap();
+    let written = append_to(&a, &writer, "new-1").await;
+    assert_eq!((written.position, written.global_position), (0, 1));
+    let all = read_category(&b, &writer, whole_category("")).await;
+    assert_eq!(
+        all.iter()
+            .map(|m| m.stream_name.as_str())
+            .collect::<Vec<_>>(),
+        ["new-1"]
+    );
+
+    let gone = NamespaceId::parse("gone").unwrap();
+    match a.write(&gone, message("ghost-1")).await {
+        Err(StoreError::NamespaceNotFound(id)) => assert_eq!(id, gone),
+        other => panic!("a write to a namespace deleted elsewhere: {other:?}"),
+    }
+    match a.head(&gone).await {
+        Err(StoreError::NamespaceNotFound(id)) => assert_eq!(id, gone),
+        other => panic!("a read of a namespace deleted elsewhere: {other:?}"),
+    }
+}
