@@ -3,6 +3,7 @@
 //! several instances on one database.
 
 mod conformance;
+mod faults;
 mod instances;
 mod servers;
 mod support;
