@@ -215,7 +215,7 @@ async fn writes_survive_a_database_restart_and_the_server_recovers() {
         .iter()
         .map(|m| m[0].as_str().unwrap().to_owned())
         .collect();
-    let acknowledged = acknowledged.lock().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
     let missing: Vec<&String> = acknowledged
         .iter()
         .filter(|id| !stored.contains(*id))
