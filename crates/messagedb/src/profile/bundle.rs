@@ -186,6 +186,20 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
             pct(frame.total_samples)
         );
     }
+    let own = cpu.top_own(10);
+    if !own.is_empty() {
+        out.push_str("\nmessagedb's own functions by total time:\n\n| # | function | self % | total % |\n|---|---|---|---|\n");
+        for (i, frame) in own.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                i + 1,
+                frame.function.replace('|', "\\|"),
+                pct(frame.self_samples),
+                pct(frame.total_samples)
+            );
+        }
+    }
     out.push_str(
         "\n*self*: samples where the function itself was running; *total*: samples where it was \
          anywhere on the stack. The profile covers the server process only (the load generator runs \

@@ -136,6 +136,29 @@ impl CpuProfile {
         frames
     }
 
+    /// The `n` functions of messagedb's own crates with the most total samples: which part of
+    /// the server the time is spent under, when the leaves are library code.
+    pub fn top_own(&self, n: usize) -> Vec<HotFrame> {
+        let mut frames: Vec<HotFrame> = self
+            .functions
+            .iter()
+            .filter(|(function, _)| function.trim_start_matches('<').starts_with("messagedb"))
+            .map(|(function, (own, total))| HotFrame {
+                function: function.clone(),
+                self_samples: *own,
+                total_samples: *total,
+            })
+            .collect();
+        frames.sort_by(|a, b| {
+            b.total_samples
+                .cmp(&a.total_samples)
+                .then(b.self_samples.cmp(&a.self_samples))
+                .then(a.function.cmp(&b.function))
+        });
+        frames.truncate(n);
+        frames
+    }
+
     /// The folded stacks as text, one `stack count` per line.
     pub fn folded_text(&self) -> String {
         self.folded
@@ -257,6 +280,10 @@ mod tests {
             }
         );
         assert_eq!(profile.functions["main"], (0, 4));
+        assert!(
+            profile.top_own(10).is_empty(),
+            "no messagedb frames in this profile"
+        );
         let svg = String::from_utf8(profile.flamegraph_svg("test").unwrap()).unwrap();
         assert!(
             svg.contains("<svg") && svg.contains("parse"),
