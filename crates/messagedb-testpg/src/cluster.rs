@@ -33,6 +33,8 @@ pub struct Cluster {
     base: PathBuf,
     port: u16,
     durability: Durability,
+    /// Serve TLS with a self-signed certificate (`ssl=on`).
+    tls: bool,
     /// Run PostgreSQL programs as this OS user (when the tests run as root).
     run_as: Option<&'static str>,
     /// The write end of the watchdog's stdin; closing it triggers the cleanup.
@@ -64,6 +66,16 @@ impl std::error::Error for StartError {}
 impl Cluster {
     /// Creates and starts a new cluster. Blocking (initdb takes about a second).
     pub fn start(durability: Durability) -> Result<Cluster, StartError> {
+        Cluster::create(durability, false)
+    }
+
+    /// Like [`Cluster::start`], but the cluster also accepts TLS connections, with a self-signed
+    /// certificate made by `openssl` (plain connections still work).
+    pub fn start_with_tls(durability: Durability) -> Result<Cluster, StartError> {
+        Cluster::create(durability, true)
+    }
+
+    fn create(durability: Durability, tls: bool) -> Result<Cluster, StartError> {
         let bindir = find_bindir().map_err(StartError::Binaries)?;
         let run_as = if running_as_root() {
             Some("postgres")
@@ -95,6 +107,7 @@ impl Cluster {
             base,
             port: 0,
             durability,
+            tls,
             run_as,
             watchdog_pipe: Mutex::new(Some(pipe)),
             watchdog: Mutex::new(Some(watchdog)),
@@ -109,6 +122,9 @@ impl Cluster {
             // The cluster is thrown away; syncing its initial files would only slow tests down.
             .args(["--no-sync", "--no-instructions"]);
         run(&mut initdb)?;
+        if tls {
+            cluster.make_certificate()?;
+        }
         // A free port can be taken between looking and listening; try a few.
         let mut last = None;
         for _ in 0..5 {
@@ -192,6 +208,13 @@ impl Cluster {
         if self.durability == Durability::Relaxed {
             options.push_str(" -c synchronous_commit=off");
         }
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.base.join("server.crt").display(),
+                self.base.join("server.key").display()
+            ));
+        }
         let mut start = self.pg_command("pg_ctl");
         start
             .arg("-D")
@@ -207,6 +230,33 @@ impl Cluster {
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             StartError::Command(format!("{e}\nserver log:\n{}", tail.join("\n")))
         })
+    }
+
+    /// A self-signed certificate and its key, readable only by the user PostgreSQL runs as.
+    fn make_certificate(&self) -> Result<(), StartError> {
+        let mut openssl = match self.run_as {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--", "openssl"]);
+                command
+            }
+            None => Command::new("openssl"),
+        };
+        openssl
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(self.base.join("server.key"))
+            .arg("-out")
+            .arg(self.base.join("server.crt"));
+        run(&mut openssl)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            self.base.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .map_err(|e| StartError::Io("cannot protect the TLS key".to_owned(), e))
     }
 
     /// A PostgreSQL program, run as the `postgres` user when the tests run as root.

@@ -7,3 +7,4 @@ mod faults;
 mod instances;
 mod servers;
 mod support;
+mod tls;
