@@ -72,8 +72,7 @@ async fn sslmode_prefer_falls_back_and_require_refuses_a_plain_server() {
     messagedb_core::Store::close(&store).await;
     let refused = open(format!("{}?sslmode=require", db.url())).await;
     let error = refused
-        .err()
-        .expect("require without TLS on the server fails")
+        .expect_err("require without TLS on the server fails")
         .to_string();
     assert!(
         error.starts_with("cannot open the PostgreSQL store"),
