@@ -6,7 +6,9 @@
 //! the connection task applies the limits: an idle connection is closed gracefully after
 //! [`IDLE_TIMEOUT`], and one whose request head has not arrived within [`REQUEST_DEADLINE`] of its
 //! first byte is dropped. The `/rpc` handler applies the same deadline to the body, counted from
-//! the same first byte ([`Arrival`]).
+//! the same first byte ([`Arrival`]). A request counts as being served until its response body
+//! has been sent, so a streaming response (`/subscribe`) is never taken for an idle connection
+//! and is exempt from the request deadline while it streams.
 
 use std::convert::Infallible;
 use std::io;
@@ -18,7 +20,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::Router;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -58,8 +61,10 @@ pub async fn serve(stream: TcpStream, router: Router, mut shutdown: watch::Recei
             let serving = Serving::begin(activity);
             request.extensions_mut().insert(Arrival(serving.arrival));
             let response = crate::router::handle(router, request.map(Body::new)).await;
-            drop(serving);
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(response.map(|body| InService {
+                body,
+                _serving: serving,
+            }))
         }
     });
 
@@ -218,6 +223,32 @@ impl Drop for Serving {
     }
 }
 
+/// A response body that keeps its request [`Serving`] until hyper has sent it (or dropped it).
+struct InService {
+    body: Body,
+    _serving: Serving,
+}
+
+impl hyper::body::Body for InService {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// The socket, reporting traffic to [`Activity`].
 struct Monitored {
     io: TcpStream,
@@ -324,5 +355,23 @@ mod tests {
         // The next request starts the deadline again.
         a.on_read(t0 + 100 * S);
         assert_eq!(a.verdict(t0 + 101 * S), Verdict::Wait(t0 + 130 * S));
+    }
+
+    /// A streaming response (SSE) keeps its request in service until the body is gone: the
+    /// connection is neither idle nor waiting for a request head while it streams.
+    #[test]
+    fn a_response_body_keeps_its_request_in_service() {
+        let t0 = Instant::now();
+        let a = Arc::new(Activity::new(t0));
+        let body = InService {
+            body: Body::empty(),
+            _serving: Serving::begin(Arc::clone(&a)),
+        };
+        // Bytes from the client mid-stream are not a new request, and time passes.
+        a.on_read(t0 + S);
+        let later = t0 + 1000 * S;
+        assert_eq!(a.verdict(later), Verdict::Wait(later + SERVING_RECHECK));
+        drop(body);
+        assert_eq!(a.verdict(later), Verdict::CloseIdle);
     }
 }

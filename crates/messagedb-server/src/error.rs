@@ -107,6 +107,8 @@ pub enum Op {
     ListCategories,
     /// The registry lookup that authentication does; not an RPC, so not in the SPEC's list.
     Authenticate,
+    /// Reading the head for a live-only `/subscribe`; not an RPC either.
+    Subscribe,
 }
 
 impl Op {
@@ -124,6 +126,7 @@ impl Op {
             Op::ListStreams => "list streams",
             Op::ListCategories => "list categories",
             Op::Authenticate => "authenticate",
+            Op::Subscribe => "subscribe",
         }
     }
 }

@@ -5,7 +5,8 @@
 //! graceful shutdown); requests go through [`router`] (exact-path routes, `Server` header, request
 //! log, panic guard) to the endpoints, of which `/rpc` is the main one: [`auth`] binds the request
 //! to a namespace, [`rpc`] parses and runs the call, [`wire`] writes the JSON, and [`error`] holds
-//! the one error table.
+//! the one error table. `/subscribe` is [`sse`]; it is fed by the [`notifier`], which the store
+//! reports every commit to (installed by [`AppState::new`]).
 
 pub mod alloc_scope;
 pub mod auth;
@@ -15,9 +16,11 @@ pub mod console;
 pub mod debug;
 pub mod error;
 pub mod metrics;
+pub mod notifier;
 pub mod poke;
 pub mod router;
 pub mod rpc;
+pub mod sse;
 pub mod wire;
 
 use std::future::Future;
@@ -25,12 +28,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use messagedb_core::{NamespaceId, Store};
+use messagedb_core::{CommitListener, NamespaceId, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use bootstrap::{bootstrap_default, Bootstrap, BootstrapError};
+pub use notifier::Notifier;
 
 /// Server settings that the binary takes from its configuration (SPEC §11.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +79,26 @@ struct Shared {
     auth_cache: auth::AuthCache,
     /// Open SSE subscriptions on this instance (`sys.health.connections`, `/metrics`).
     subscriptions: AtomicUsize,
+    /// The commit fan-out that SSE subscriptions register with.
+    notifier: Arc<Notifier>,
+    /// Flips to `true` when the server shuts down: every SSE response ends (§11.3 step 3).
+    closing: watch::Sender<bool>,
 }
 
 impl AppState {
+    /// The state for serving `store`; installs a [`Notifier`] as the store's commit listener.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> AppState {
         metrics::init();
+        let notifier = Arc::new(Notifier::new());
+        store.set_commit_listener(Arc::clone(&notifier) as Arc<dyn CommitListener>);
         AppState {
             inner: Arc::new(Shared {
                 store,
                 config,
                 auth_cache: auth::AuthCache::default(),
                 subscriptions: AtomicUsize::new(0),
+                notifier,
+                closing: watch::channel(false).0,
             }),
         }
     }
@@ -109,6 +122,26 @@ impl AppState {
         SubscriptionGuard {
             state: self.clone(),
         }
+    }
+
+    /// The commit fan-out (for diagnostics and tests: catch-ups, queue high-water mark).
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    pub(crate) fn notifier_handle(&self) -> Arc<Notifier> {
+        Arc::clone(&self.inner.notifier)
+    }
+
+    /// Ends every SSE response, now and for subscriptions that start later. [`serve`] calls it
+    /// when its shutdown future resolves.
+    pub fn end_subscriptions(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Becomes `true` when SSE responses must end.
+    pub(crate) fn subscriptions_closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
     }
 
     pub(crate) fn auth_cache(&self) -> &auth::AuthCache {
@@ -136,14 +169,14 @@ impl Drop for SubscriptionGuard {
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, closes idle keep-alive connections,
-/// lets in-flight requests finish, and returns when every connection is done. (The binary wraps
-/// this in its own deadline.)
+/// ends every SSE response, lets in-flight requests finish, and returns when every connection is
+/// done. (The binary wraps this in its own deadline.)
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router::build(state);
+    let router = router::build(state.clone());
     let upkeep = tokio::spawn(metrics::upkeep());
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -168,6 +201,7 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
+    state.end_subscriptions();
     while connections.join_next().await.is_some() {}
     upkeep.abort();
     Ok(())

@@ -4,6 +4,7 @@
 //! Paths match exactly (no trailing-slash normalisation, query ignored); anything else, or a
 //! disabled endpoint, gets the fixed 404 body. Handlers that need credentials take a [`Caller`],
 //! so authentication always runs first; `/rpc` checks the HTTP method only after it (§5.1).
+//! `/subscribe` takes any method, like EventoDB.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -25,7 +26,7 @@ use crate::auth::Caller;
 use crate::connection::{Arrival, REQUEST_DEADLINE};
 use crate::error::{ApiError, ErrorCode, NOT_FOUND_BODY};
 use crate::rpc::{self, Ctx};
-use crate::{alloc_scope, console, debug, metrics, AppState};
+use crate::{alloc_scope, console, debug, metrics, sse, AppState};
 
 /// How much of an over-limit body is read and discarded so the client sees the 413 instead of a
 /// reset connection; beyond this the connection is simply closed after the answer.
@@ -37,7 +38,8 @@ pub fn build(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/health", any(health))
         .route("/version", any(version))
-        .route("/rpc", any(rpc_endpoint));
+        .route("/rpc", any(rpc_endpoint))
+        .route("/subscribe", any(sse::subscribe));
     if config.metrics {
         router = router.route("/metrics", any(metrics_endpoint));
     }

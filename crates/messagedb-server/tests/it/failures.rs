@@ -104,7 +104,8 @@ impl Store for Faulty {
     }
 }
 
-async fn faulty_app() -> crate::app::App {
+/// A server on [`Faulty`]; `sse_lifetime` uses it for replay failures.
+pub async fn faulty_app() -> crate::app::App {
     let store = Arc::new(Faulty(SqliteStore::open_in_memory().unwrap()));
     spawn_store(store, ServerConfig::default()).await
 }
