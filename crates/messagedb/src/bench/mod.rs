@@ -75,7 +75,7 @@ pub struct LoadArgs {
     /// Streams to spread the load over [default: 100; contention: 4; fixed for reference-mix]
     #[arg(long, value_name = "N")]
     pub streams: Option<u32>,
-    /// Size of each message's data in bytes [default: the reference-mix data, 149 bytes]
+    /// Size of each message's data in bytes [default: the reference-mix data, about 160 bytes]
     #[arg(long, value_name = "BYTES")]
     pub payload_bytes: Option<usize>,
 }
