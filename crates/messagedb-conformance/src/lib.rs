@@ -6,7 +6,8 @@
 //! failure names the behaviour that broke. Cases create the namespaces they need, never rely on
 //! `default`, and close the store when they finish. Cases live in one module per area:
 //! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`], and
-//! [`notifications`] (the commit listener and `head`, which subscriptions rely on).
+//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), and [`import`]
+//! (import batches and the forced-import clear).
 //!
 //! ```text
 //! mod in_memory {
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use messagedb_core::Store;
 
 pub mod categories;
+pub mod import;
 pub mod listing;
 pub mod namespaces;
 pub mod notifications;
@@ -171,6 +173,13 @@ macro_rules! store_conformance_tests {
                 deletion_ends_the_namespace,
                 head_is_the_highest_committed_global_position,
                 head_covers_every_reported_commit,
+            }
+            import {
+                records_keep_every_field,
+                collisions_refuse_the_whole_batch,
+                the_counter_never_moves_backwards,
+                imports_are_reported_in_global_order,
+                clear_keeps_the_namespace_and_its_counter,
             }
         );
     };

@@ -18,8 +18,8 @@ pub use group::{hash_64, ConsumerGroup};
 pub use message::{Message, MessageId, NewMessage, Positions, WriteOutcome};
 pub use namespace::{NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary};
 pub use store::{
-    CategoryQuery, CategorySummary, CommitListener, Committed, Limit, StartAt, Store, StoreError,
-    StreamQuery, StreamSummary, StreamsQuery,
+    CategoryQuery, CategorySummary, CommitListener, Committed, ImportError, ImportRecord, Limit,
+    StartAt, Store, StoreError, StreamQuery, StreamSummary, StreamsQuery,
 };
 pub use stream::{cardinal_id, category, stream_id, StreamName};
 pub use time::Timestamp;

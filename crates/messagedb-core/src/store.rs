@@ -153,6 +153,49 @@ impl StoreError {
     }
 }
 
+/// One record of an import (SPEC §9.2), validated: it lands exactly where it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub id: MessageId,
+    pub stream_name: StreamName,
+    /// Non-empty, without U+0000.
+    pub message_type: String,
+    /// ≥ 0; continuity is not checked (§9.3).
+    pub position: i64,
+    /// ≥ 1.
+    pub global_position: i64,
+    /// Minified JSON object text.
+    pub data: String,
+    /// Minified JSON object text, or `None`.
+    pub metadata: Option<String>,
+    pub time: Timestamp,
+}
+
+/// Why an import batch was refused; `index` is the failing record's index in the batch. A
+/// refused batch changed nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ImportError {
+    /// The global position is stored already, or used by an earlier record of the batch.
+    #[error("global position already exists: {global_position}")]
+    PositionExists { global_position: i64, index: usize },
+    /// The id is stored already (in `stream`), or used by an earlier record of the batch.
+    #[error("Message id {id} already exists in stream {stream}")]
+    DuplicateMessageId {
+        id: MessageId,
+        stream: String,
+        index: usize,
+    },
+    /// `(stream, position)` is taken.
+    #[error("position {position} already exists in stream {stream}")]
+    StreamPositionExists {
+        stream: String,
+        position: i64,
+        index: usize,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The storage backend. Every method is scoped to one namespace except the registry methods.
 ///
 /// Implementations must uphold SPEC §10.2 (I1–I9); the conformance suite in
@@ -239,6 +282,24 @@ pub trait Store: Send + Sync + 'static {
     /// The highest committed global position of the namespace, 0 when it has no messages.
     /// Every commit already reported to the [`CommitListener`] is at or below it.
     async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError>;
+
+    // ---- import (SPEC §9) ----
+
+    /// Stores `records` exactly as given, atomically and durably. Each record is checked against
+    /// the stored messages and the earlier records of the batch, in the §9.3 order: global
+    /// position, then id, then (stream, position). Afterwards the next global position is
+    /// `max(next, highest imported + 1)`: the counter never moves backwards. Serialised with
+    /// `write` in the namespace; the committed records are reported to the [`CommitListener`]
+    /// in global-position order.
+    async fn import_batch(
+        &self,
+        ns: &NamespaceId,
+        records: Vec<ImportRecord>,
+    ) -> Result<(), ImportError>;
+
+    /// Deletes every message of the namespace (a forced import), keeping the namespace, its
+    /// token and its counter, and ends its subscriptions ([`CommitListener::ended`]).
+    async fn clear_namespace(&self, ns: &NamespaceId) -> Result<(), StoreError>;
 
     /// Flushes and releases everything (the lock file, connections). Called once at shutdown.
     async fn close(&self);

@@ -215,7 +215,7 @@ impl Listen {
                 } => {
                     flush(listener.as_deref(), &mut batch_ns, &mut batch);
                     self.keys.remove(&key);
-                    if event == NamespaceEvent::Deleted {
+                    if matches!(event, NamespaceEvent::Deleted | NamespaceEvent::Cleared) {
                         if let (Some(listener), Ok(ns)) =
                             (listener.as_deref(), NamespaceId::parse(namespace))
                         {

@@ -13,6 +13,7 @@
 //!                                                                read the row
 //! {"key":"<key>","event":"deleted","namespace":"<id>"}          ns.delete
 //! {"key":"<key>","event":"token","namespace":"<id>"}            token rotation
+//! {"key":"<key>","event":"cleared","namespace":"<id>"}          forced import: messages removed
 //! ```
 
 use messagedb_core::Positions;
@@ -50,6 +51,8 @@ pub(crate) fn message_payload(key: &str, positions: Positions, stream: &str) -> 
 pub(crate) enum NamespaceEvent {
     Deleted,
     TokenChanged,
+    /// A forced import removed every message: subscriptions end, the namespace stays.
+    Cleared,
 }
 
 impl NamespaceEvent {
@@ -57,6 +60,7 @@ impl NamespaceEvent {
         match self {
             NamespaceEvent::Deleted => "deleted",
             NamespaceEvent::TokenChanged => "token",
+            NamespaceEvent::Cleared => "cleared",
         }
     }
 }
@@ -108,6 +112,7 @@ pub(crate) fn decode(payload: &str) -> Option<Event> {
             let event = match event {
                 "deleted" => NamespaceEvent::Deleted,
                 "token" => NamespaceEvent::TokenChanged,
+                "cleared" => NamespaceEvent::Cleared,
                 _ => return None,
             };
             Some(Event::Namespace {
@@ -171,7 +176,11 @@ mod tests {
 
     #[test]
     fn namespace_events_round_trip() {
-        for event in [NamespaceEvent::Deleted, NamespaceEvent::TokenChanged] {
+        for event in [
+            NamespaceEvent::Deleted,
+            NamespaceEvent::TokenChanged,
+            NamespaceEvent::Cleared,
+        ] {
             let payload = namespace_payload(KEY, event, "tenant-a");
             assert_eq!(
                 decode(&payload),

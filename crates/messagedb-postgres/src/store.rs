@@ -21,15 +21,16 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, CommitListener, Message, NamespaceId, NamespaceInfo,
-    NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery,
-    StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
+    NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
+    StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
 };
 use tokio::sync::watch;
 use tokio_postgres::types::Type;
 
 use crate::connect::{Connector, PostgresOptions};
 use crate::error::{self, NsError, OpenError};
+use crate::import::{self, ImportFailure};
 use crate::listen::{self, ListenerSlot};
 use crate::notify::{self, NamespaceEvent};
 use crate::reads;
@@ -571,6 +572,47 @@ impl Store for PostgresStore {
                 )
                 .await?;
             row.try_get(0)
+        })
+        .await
+    }
+
+    async fn import_batch(
+        &self,
+        ns: &NamespaceId,
+        records: Vec<ImportRecord>,
+    ) -> Result<(), ImportError> {
+        // Like `on_namespace`, but the refusals are import errors.
+        let mut handle = self.handle(ns).await?;
+        let mut retried = false;
+        loop {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(error::closed().into());
+            }
+            match import::import_batch(&self.inner.pool, &handle.key, &handle.schema, &records)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(ImportFailure::Refused(e)) => return Err(e),
+                Err(ImportFailure::Gone) => {
+                    self.forget(ns, &handle.key);
+                    match self.refresh(ns).await? {
+                        Some(fresh) if !retried && fresh.key != handle.key => {
+                            handle = fresh;
+                            retried = true;
+                        }
+                        _ => return Err(StoreError::NamespaceNotFound(ns.clone()).into()),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn clear_namespace(&self, ns: &NamespaceId) -> Result<(), StoreError> {
+        self.on_namespace(ns, |handle| async move {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(NsError::Store(error::closed()));
+            }
+            import::clear(&self.inner.pool, &handle.key, &handle.schema, ns).await
         })
         .await
     }

@@ -11,7 +11,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use messagedb_core::{NamespaceId, NamespaceRecord, StoreError, TokenHash, WriteOutcome};
+use messagedb_core::{
+    ImportError, ImportRecord, NamespaceId, NamespaceRecord, StoreError, TokenHash, WriteOutcome,
+};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
@@ -162,6 +164,22 @@ impl Namespace {
     /// Queues a write and waits until it is durably committed (or refused).
     pub(crate) async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
         match self.writer.submit(request).await {
+            Some(outcome) => outcome,
+            None => Err(self.shared.gone()),
+        }
+    }
+
+    /// Queues an import batch and waits until it is durably committed (or refused).
+    pub(crate) async fn import(&self, records: Vec<ImportRecord>) -> Result<(), ImportError> {
+        match self.writer.import(records).await {
+            Some(outcome) => outcome,
+            None => Err(self.shared.gone().into()),
+        }
+    }
+
+    /// Deletes every message through the writer, after the writes queued before.
+    pub(crate) async fn clear(&self) -> Result<(), StoreError> {
+        match self.writer.clear().await {
             Some(outcome) => outcome,
             None => Err(self.shared.gone()),
         }

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, CommitListener, Message, NamespaceId, NamespaceInfo,
-    NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery,
-    StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
+    NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
+    StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
 };
 
 use crate::error::{self, OpenError, TaskFailed};
@@ -464,6 +464,18 @@ impl Store for SqliteStore {
     async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError> {
         let namespace = self.namespace_handle(ns)?;
         namespace.read(reads::head).await
+    }
+
+    async fn import_batch(
+        &self,
+        ns: &NamespaceId,
+        records: Vec<ImportRecord>,
+    ) -> Result<(), ImportError> {
+        self.namespace_handle(ns)?.import(records).await
+    }
+
+    async fn clear_namespace(&self, ns: &NamespaceId) -> Result<(), StoreError> {
+        self.namespace_handle(ns)?.clear().await
     }
 
     async fn close(&self) {

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use messagedb_core::{
-    Committed, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
+    Committed, ImportError, ImportRecord, MessageId, NewMessage, Positions, StoreError, Timestamp,
+    WriteOutcome,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -72,6 +73,10 @@ type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 
 enum Command {
     Write(WriteRequest, Reply),
+    /// An import batch (SPEC §9.3): its own transaction, after the writes queued before it.
+    Import(Vec<ImportRecord>, oneshot::Sender<Result<(), ImportError>>),
+    /// Delete every message (a forced import), after the writes queued before it.
+    Clear(oneshot::Sender<Result<(), StoreError>>),
     /// Commit what was queued before, close the connection, report, exit.
     Stop(
         StopReport,
@@ -126,6 +131,26 @@ impl WriterHandle {
         outcome.await.ok()
     }
 
+    /// Queues an import batch and waits for its commit; `None` if the writer has stopped.
+    pub(crate) async fn import(
+        &self,
+        records: Vec<ImportRecord>,
+    ) -> Option<Result<(), ImportError>> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Import(records, reply))
+            .await
+            .ok()?;
+        outcome.await.ok()
+    }
+
+    /// Queues the removal of every message and waits for it; `None` if the writer has stopped.
+    pub(crate) async fn clear(&self) -> Option<Result<(), StoreError>> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands.send(Command::Clear(reply)).await.ok()?;
+        outcome.await.ok()
+    }
+
     /// Stops the writer after the writes queued so far and waits for its thread. Blocking.
     pub(crate) fn stop(&self, report: StopReport) -> rusqlite::Result<Option<u64>> {
         let (done, finished) = std::sync::mpsc::channel();
@@ -172,10 +197,12 @@ impl Writer {
     fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
         while let Some(command) = commands.blocking_recv() {
-            let mut stop = None;
+            // A command other than a write ends the group: the writes before it commit first,
+            // so everything keeps arrival order.
+            let mut next = None;
             match command {
                 Command::Write(request, reply) => batch.push((request, reply)),
-                Command::Stop(report, done) => stop = Some((report, done)),
+                other => next = Some(other),
             }
             #[cfg(test)]
             let held = self
@@ -183,10 +210,10 @@ impl Writer {
                 .hold
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            while stop.is_none() && batch.len() < MAX_BATCH {
+            while next.is_none() && batch.len() < MAX_BATCH {
                 match commands.try_recv() {
                     Ok(Command::Write(request, reply)) => batch.push((request, reply)),
-                    Ok(Command::Stop(report, done)) => stop = Some((report, done)),
+                    Ok(other) => next = Some(other),
                     Err(_) => break,
                 }
             }
@@ -195,6 +222,18 @@ impl Writer {
             if !batch.is_empty() {
                 self.commit(&mut batch);
             }
+            let stop = match next {
+                None | Some(Command::Write(..)) => None,
+                Some(Command::Import(records, reply)) => {
+                    let _ = reply.send(self.import(&records));
+                    None
+                }
+                Some(Command::Clear(reply)) => {
+                    let _ = reply.send(self.clear());
+                    None
+                }
+                Some(Command::Stop(report, done)) => Some((report, done)),
+            };
             if let Some((report, done)) = stop {
                 let result = match report {
                     StopReport::MessageCount => reads::message_count(&self.conn).map(Some),
@@ -301,6 +340,134 @@ impl Writer {
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
         Ok(outcomes)
     }
+}
+
+impl Writer {
+    /// One import batch in one transaction (SPEC §9.3, §9.4). Records are inserted one by one,
+    /// so each is checked against the stored messages and the earlier records alike.
+    fn import(&mut self, records: &[ImportRecord]) -> Result<(), ImportError> {
+        let shared = Arc::clone(&self.shared);
+        let gate = shared.enter_write();
+        if gate.status() == Status::Deleted {
+            return Err(StoreError::NamespaceNotFound(shared.id.clone()).into());
+        }
+        let sqlite = |e: rusqlite::Error| ImportError::Store(error::sqlite(e));
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        let mut highest = 0;
+        for (index, record) in records.iter().enumerate() {
+            import_one(&tx, record, index)?;
+            highest = highest.max(record.global_position);
+        }
+        // Never backwards: an import below the head leaves the counter where it was.
+        let next = self.next_global_position.max(highest + 1);
+        if next != self.next_global_position {
+            tx.prepare_cached("UPDATE counter SET next_global_position = ?1")
+                .and_then(|mut stmt| stmt.execute([next]))
+                .map_err(sqlite)?;
+        }
+        tx.commit().map_err(sqlite)?;
+        self.next_global_position = next;
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        if self.shared.publisher.is_listening() {
+            let mut committed: Vec<Committed> = records
+                .iter()
+                .map(|r| Committed {
+                    global_position: r.global_position,
+                    stream_name: r.stream_name.as_str().to_owned(),
+                    position: r.position,
+                })
+                .collect();
+            committed.sort_unstable_by_key(|c| c.global_position);
+            self.shared.publisher.committed(&self.shared.id, &committed);
+        }
+        drop(gate);
+        Ok(())
+    }
+
+    /// Deletes every message, keeping the counter, and ends the namespace's subscriptions
+    /// while the gate is held, so no commit of the old contents can be reported after it.
+    fn clear(&mut self) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let gate = shared.enter_write();
+        if gate.status() == Status::Deleted {
+            return Err(StoreError::NamespaceNotFound(shared.id.clone()));
+        }
+        self.conn
+            .execute("DELETE FROM messages", [])
+            .map_err(error::sqlite)?;
+        self.shared.publisher.ended(&self.shared.id);
+        drop(gate);
+        Ok(())
+    }
+}
+
+/// Inserts one imported record after the §9.3 collision checks, in their order.
+fn import_one(conn: &Connection, record: &ImportRecord, index: usize) -> Result<(), ImportError> {
+    let sqlite = |e: rusqlite::Error| ImportError::Store(error::sqlite(e));
+    let taken = conn
+        .prepare_cached("SELECT 1 FROM messages WHERE global_position = ?1")
+        .and_then(|mut stmt| stmt.exists([record.global_position]))
+        .map_err(sqlite)?;
+    if taken {
+        return Err(ImportError::PositionExists {
+            global_position: record.global_position,
+            index,
+        });
+    }
+    let id = record.id.as_uuid().as_bytes();
+    let owner = conn
+        .prepare_cached("SELECT stream_name FROM messages WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([id], |row| row.get::<_, String>(0))
+                .optional()
+        })
+        .map_err(sqlite)?;
+    if let Some(stream) = owner {
+        return Err(ImportError::DuplicateMessageId {
+            id: record.id,
+            stream,
+            index,
+        });
+    }
+    let stream = record.stream_name.as_str();
+    let occupied = conn
+        .prepare_cached("SELECT 1 FROM messages WHERE stream_name = ?1 AND position = ?2")
+        .and_then(|mut stmt| stmt.exists(params![stream, record.position]))
+        .map_err(sqlite)?;
+    if occupied {
+        return Err(ImportError::StreamPositionExists {
+            stream: stream.to_owned(),
+            position: record.position,
+            index,
+        });
+    }
+    let correlation = record
+        .metadata
+        .as_deref()
+        .and_then(messagedb_core::json::correlation_category);
+    conn.prepare_cached(
+        "INSERT INTO messages (global_position, position, stream_name, category, type, id, data, \
+         metadata, correlation_category, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            record.global_position,
+            record.position,
+            stream,
+            record.stream_name.category(),
+            record.message_type,
+            id,
+            record.data,
+            record.metadata,
+            correlation,
+            record.time.as_micros(),
+        ])
+    })
+    .map_err(sqlite)?;
+    Ok(())
 }
 
 /// One request inside the batch transaction: idempotency, then version check, then insert

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, CommitListener, Message, NamespaceId, NamespaceInfo,
-    NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery,
-    StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
+    NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
+    StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
 };
 use messagedb_server::ServerConfig;
 use messagedb_sqlite::SqliteStore;
@@ -16,7 +16,8 @@ use serde_json::json;
 
 use crate::app::{spawn_store, T};
 
-/// SQLite, except that reading stream `panic-1` panics and every category read fails.
+/// SQLite, except that reading stream `panic-1` panics, every category read fails, and
+/// clearing a namespace (a forced import) fails.
 struct Faulty(SqliteStore);
 
 #[async_trait]
@@ -98,6 +99,16 @@ impl Store for Faulty {
     }
     async fn list_categories(&self, ns: &NamespaceId) -> Result<Vec<CategorySummary>, StoreError> {
         self.0.list_categories(ns).await
+    }
+    async fn import_batch(
+        &self,
+        ns: &NamespaceId,
+        records: Vec<ImportRecord>,
+    ) -> Result<(), ImportError> {
+        self.0.import_batch(ns, records).await
+    }
+    async fn clear_namespace(&self, _: &NamespaceId) -> Result<(), StoreError> {
+        Err(StoreError::backend(std::io::Error::other("disk on fire")))
     }
     async fn close(&self) {
         self.0.close().await
