@@ -237,6 +237,7 @@ fn collect(value: &Value, path: &str, out: &mut Vec<(String, f64, Better)>) {
                         | "warmup_s"
                         | "streams"
                         | "payload_bytes"
+                        | "categories"
                         | "run_count"
                         | "window_s"
                 ) {

@@ -78,6 +78,9 @@ pub struct LoadArgs {
     /// Size of each message's data in bytes [default: the reference-mix data, about 160 bytes]
     #[arg(long, value_name = "BYTES")]
     pub payload_bytes: Option<usize>,
+    /// write-only: spread the streams over N categories (1: one category for all)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub categories: u32,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -96,6 +99,12 @@ impl LoadArgs {
         }
         if self.streams == Some(0) {
             return Err("--streams must be at least 1".to_owned());
+        }
+        if self.categories == 0 {
+            return Err("--categories must be at least 1".to_owned());
+        }
+        if self.categories > 1 && self.workload != Workload::WriteOnly {
+            return Err("--categories applies to write-only only".to_owned());
         }
         if self.workload == Workload::ReferenceMix
             && (self.streams.is_some() || self.payload_bytes.is_some())
@@ -194,6 +203,7 @@ pub fn takes_value(name: &str) -> bool {
             | "warmup"
             | "streams"
             | "payload-bytes"
+            | "categories"
             | "output"
             | "runs"
     )
@@ -245,6 +255,7 @@ pub async fn run_once(
         payload: load
             .payload_bytes
             .map_or(Payload::Reference, Payload::Bytes),
+        categories: load.categories,
         tag: run_tag(run.0),
         last_setup_gpos: 0,
     };
@@ -332,6 +343,7 @@ pub async fn run_once(
         "warmup_s": load.warmup.as_secs_f64(),
         "streams": shape.streams,
         "payload_bytes": load.payload_bytes,
+        "categories": load.categories,
         "started_at": started_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),

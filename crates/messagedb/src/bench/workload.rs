@@ -22,7 +22,7 @@ use super::recorder::{Outcome, Recorder, POKE, WRITE_TO_POKE};
 pub enum Workload {
     /// The classic EventoDB profiling load: a write per iteration, a 10-message read every 10th.
     ReferenceMix,
-    /// Single-message appends spread over `--streams` streams.
+    /// Single-message appends spread over `--streams` streams (in `--categories` categories).
     WriteOnly,
     /// 90 % reads (`stream.get` and `category.get`, 10 messages each), 10 % writes.
     ReadHeavy,
@@ -86,6 +86,8 @@ pub struct Shape {
     pub workload: Workload,
     pub streams: u32,
     pub payload: Payload,
+    /// `write-only`: how many categories the streams are spread over.
+    pub categories: u32,
     /// Unique per run, so runs that must start from an empty category get one.
     pub tag: String,
     /// `read-heavy`: the highest global position the setup wrote.
@@ -340,7 +342,15 @@ async fn write_only(
     let mut stream = String::new();
     while !clock.over() {
         stream.clear();
-        let _ = write!(stream, "bench_write-{}", c % u64::from(shape.streams));
+        // One category (`bench_write`) by default; with `--categories N`, stream k of category j
+        // is `bench_write<j>-<k>`: the same streams, spread over N categories.
+        let index = c % u64::from(shape.streams);
+        if shape.categories > 1 {
+            let category = index % u64::from(shape.categories);
+            let _ = write!(stream, "bench_write{category}-{index}");
+        } else {
+            let _ = write!(stream, "bench_write-{index}");
+        }
         write_body(&mut body, &stream, shape.payload, None, unix_nanos());
         let _ = timed(
             rec,

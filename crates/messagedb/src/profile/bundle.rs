@@ -15,7 +15,8 @@ pub struct Inputs<'a> {
     pub bench: &'a Value,
     pub allocations: &'a Value,
     pub server: &'a Value,
-    pub cpu: &'a CpuProfile,
+    /// `None` with `--cpu-seconds 0`.
+    pub cpu: Option<&'a CpuProfile>,
     /// The run whose CPU profile is in the bundle (1-based).
     pub cpu_run: usize,
 }
@@ -150,16 +151,67 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
         out.push_str("Allocation counting was off in the server; no figures.\n");
     }
 
+    match cpu {
+        Some(_) => {
+            let _ = writeln!(
+                out,
+                "\n## Memory\n\nPeak RSS of the server: {} bytes before the CPU profile started ({} \
+                 bytes with the profiler's own buffers); {} bytes resident at the end. `server.json` \
+                 has the resident size once a second (`rss_timeline`).\n",
+                figure(server, &["peak_rss_bytes"], 0),
+                figure(server, &["peak_rss_with_profiler_bytes"], 0),
+                figure(server, &["rss_end_bytes"], 0),
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\n## Memory\n\nPeak RSS of the server: {} bytes; {} bytes resident at the end. \
+                 `server.json` has the resident size once a second (`rss_timeline`).\n",
+                figure(server, &["peak_rss_bytes"], 0),
+                figure(server, &["rss_end_bytes"], 0),
+            );
+        }
+    }
+    match cpu {
+        Some(cpu) => cpu_section(&mut out, cpu, *cpu_run),
+        None => out.push_str("## CPU\n\nNo CPU profile was taken (`--cpu-seconds 0`).\n"),
+    }
+
+    out.push_str("\n## How it was produced\n\n");
+    let _ = writeln!(out, "```\n{command}\n```\n");
     let _ = writeln!(
         out,
-        "\n## Memory\n\nPeak RSS of the server: {} bytes before the CPU profile started ({} bytes \
-         with the profiler's own buffers); {} bytes resident at the end. `server.json` has the \
-         resident size once a second (`rss_timeline`).\n",
-        figure(server, &["peak_rss_bytes"], 0),
-        figure(server, &["peak_rss_with_profiler_bytes"], 0),
-        figure(server, &["rss_end_bytes"], 0),
+        "Each run started a fresh server (`messagedb {}`, plus a generated admin token) with the \
+         debug endpoints and the counting allocator on, ran the `{}` workload through `messagedb \
+         bench`'s load generator, read `/debug/pprof/allocs?format=json` when the measurement window \
+         opened and closed, and recorded `/debug/pprof/profile` over the middle half of the window. \
+         Throughput here includes the cost of allocation counting and sampling; headline figures \
+         come from `messagedb bench` against a plain server.\n",
+        server["configuration"]["serve_args"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+        args.load.workload.name(),
     );
+    out.push_str(
+        "## Files\n\n\
+         - `bench.json`: the bench report (every run, medians, min–max).\n\
+         - `cpu.pb`: pprof CPU profile (`go tool pprof -http=: cpu.pb`); `cpu.svg`: its flamegraph; \
+         `cpu.folded`: folded stacks (unless `--cpu-seconds 0`).\n\
+         - `allocations.json`: allocation counts in total and per operation by RPC method.\n\
+         - `server.json`: server version, configuration, peak RSS.\n\
+         - `server.log`: the server's warnings and errors.\n",
+    );
+    if runs > 1 {
+        out.push_str("- `runs/<n>/`: the same files for each run.\n");
+    }
+    out.push_str("\nCompare two bundles with `messagedb bench compare <base> <new>`.\n");
+    out
+}
 
+/// The top frames of the CPU profile of run `cpu_run`.
+fn cpu_section(out: &mut String, cpu: &CpuProfile, cpu_run: usize) {
     let _ = writeln!(
         out,
         "## Top 15 CPU frames (run {cpu_run}, {} samples at 99 Hz over the middle of the window)\n",
@@ -205,35 +257,4 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
          anywhere on the stack. The profile covers the server process only (the load generator runs \
          in the `messagedb profile` process).\n",
     );
-
-    out.push_str("\n## How it was produced\n\n");
-    let _ = writeln!(out, "```\n{command}\n```\n");
-    let _ = writeln!(
-        out,
-        "Each run started a fresh server (`messagedb {}`, plus a generated admin token) with the \
-         debug endpoints and the counting allocator on, ran the `{}` workload through `messagedb \
-         bench`'s load generator, read `/debug/pprof/allocs?format=json` when the measurement window \
-         opened and closed, and recorded `/debug/pprof/profile` over the middle half of the window. \
-         Throughput here includes the cost of allocation counting and sampling; headline figures \
-         come from `messagedb bench` against a plain server.\n",
-        server["configuration"]["serve_args"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default(),
-        args.load.workload.name(),
-    );
-    out.push_str(
-        "## Files\n\n\
-         - `bench.json`: the bench report (every run, medians, min–max).\n\
-         - `cpu.pb`: pprof CPU profile (`go tool pprof -http=: cpu.pb`); `cpu.svg`: its flamegraph; \
-         `cpu.folded`: folded stacks.\n\
-         - `allocations.json`: allocation counts in total and per operation by RPC method.\n\
-         - `server.json`: server version, configuration, peak RSS.\n\
-         - `server.log`: the server's warnings and errors.\n",
-    );
-    if runs > 1 {
-        out.push_str("- `runs/<n>/`: the same files for each run.\n");
-    }
-    out.push_str("\nCompare two bundles with `messagedb bench compare <base> <new>`.\n");
-    out
 }

@@ -59,13 +59,25 @@ pub struct ProfileArgs {
     /// The profiled server's --log-level (info, its default, includes the request log)
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub server_log_level: String,
+    /// Length of the CPU profile, centred in the measured time [default: half of --duration];
+    /// 0 takes none (the RSS timeline then shows the server alone, for long memory checks)
+    #[arg(long, value_name = "SECONDS")]
+    pub cpu_seconds: Option<u64>,
+}
+
+impl ProfileArgs {
+    /// Seconds of CPU profile per run (0: none).
+    fn cpu_profile_seconds(&self) -> u64 {
+        self.cpu_seconds
+            .unwrap_or_else(|| cpu_seconds(self.load.duration))
+    }
 }
 
 fn takes_value(name: &str) -> bool {
     bench::takes_value(name)
         || matches!(
             name,
-            "backend" | "db-url" | "output-dir" | "server-log-level"
+            "backend" | "db-url" | "output-dir" | "server-log-level" | "cpu-seconds"
         )
 }
 
@@ -87,6 +99,11 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
             Some("--duration must be at least 1s (the CPU profile has a 1 s resolution)".to_owned())
         } else if args.backend == Backend::Postgres && args.db_url.is_none() {
             Some("--backend postgres needs --db-url postgres://…".to_owned())
+        } else if args
+            .cpu_seconds
+            .is_some_and(|n| n > args.load.duration.as_secs())
+        {
+            Some("--cpu-seconds must not exceed the measured --duration".to_owned())
         } else if args.backend != Backend::Postgres && args.db_url.is_some() {
             Some("--db-url only applies to --backend postgres".to_owned())
         } else {
@@ -112,11 +129,27 @@ struct RunOutput {
     bench: Value,
     allocations: Value,
     server: Value,
-    cpu_pb: Vec<u8>,
-    cpu: cpu::CpuProfile,
+    /// The CPU profile, unless `--cpu-seconds 0`.
+    cpu: Option<Cpu>,
     version: String,
     backend: String,
     server_args: Vec<String>,
+}
+
+/// A CPU profile: the pprof bytes and what they say.
+struct Cpu {
+    pb: Vec<u8>,
+    profile: cpu::CpuProfile,
+}
+
+impl Cpu {
+    /// Writes `cpu.pb`, `cpu.svg` and `cpu.folded` into `dir`.
+    fn write(&self, dir: &Path, title: &str) -> anyhow::Result<()> {
+        std::fs::write(dir.join("cpu.pb"), &self.pb)?;
+        std::fs::write(dir.join("cpu.svg"), self.profile.flamegraph_svg(title)?)?;
+        std::fs::write(dir.join("cpu.folded"), self.profile.folded_text())?;
+        Ok(())
+    }
 }
 
 async fn profile(args: &ProfileArgs, command: &str) -> anyhow::Result<PathBuf> {
@@ -161,11 +194,9 @@ fn write_run_files(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
     bench::write_json(&dir.join("bench.json"), &output.bench)?;
     bench::write_json(&dir.join("allocations.json"), &output.allocations)?;
     bench::write_json(&dir.join("server.json"), &output.server)?;
-    std::fs::write(dir.join("cpu.pb"), &output.cpu_pb)?;
-    std::fs::write(
-        dir.join("cpu.svg"),
-        output.cpu.flamegraph_svg("messagedb server CPU")?,
-    )?;
+    if let Some(cpu) = &output.cpu {
+        cpu.write(dir, "messagedb server CPU")?;
+    }
     Ok(())
 }
 
@@ -202,7 +233,6 @@ fn write_bundle(
     bench::write_json(&dir.join("bench.json"), &bench_report)?;
     bench::write_json(&dir.join("allocations.json"), &allocations)?;
     bench::write_json(&dir.join("server.json"), &server)?;
-    std::fs::write(dir.join("cpu.pb"), &chosen.cpu_pb)?;
     let title = format!(
         "messagedb {} CPU: {} on {}, run {} of {}",
         chosen.version,
@@ -211,15 +241,16 @@ fn write_bundle(
         median + 1,
         outputs.len()
     );
-    std::fs::write(dir.join("cpu.svg"), chosen.cpu.flamegraph_svg(&title)?)?;
-    std::fs::write(dir.join("cpu.folded"), chosen.cpu.folded_text())?;
+    if let Some(cpu) = &chosen.cpu {
+        cpu.write(dir, &title)?;
+    }
     let readme = bundle::readme(&bundle::Inputs {
         args,
         command,
         bench: &bench_report,
         allocations: &allocations,
         server: &server,
-        cpu: &chosen.cpu,
+        cpu: chosen.cpu.as_ref().map(|c| &c.profile),
         cpu_run: median + 1,
     });
     std::fs::write(dir.join("README.md"), readme)?;
@@ -260,7 +291,13 @@ async fn profile_run(
     let pid = server.pid();
     let (bench_result, measured, timeline) = tokio::join!(
         bench_run,
-        measure(&debug, phase_rx.clone(), args.load.duration, pid),
+        measure(
+            &debug,
+            phase_rx.clone(),
+            args.load.duration,
+            args.cpu_profile_seconds(),
+            pid
+        ),
         rss_timeline(pid, phase_rx),
     );
     let bench_figures = bench_result?;
@@ -268,7 +305,7 @@ async fn profile_run(
     let after = &measured.after;
     let server_run = json!({
         "peak_rss_bytes": measured.peak_rss_before_cpu_profile,
-        "peak_rss_with_profiler_bytes": status_kib(pid, "VmHWM").or_else(|| after["memory"]["peak_resident_bytes"].as_u64()),
+        "peak_rss_with_profiler_bytes": measured.cpu_pb.as_ref().and(status_kib(pid, "VmHWM")),
         "rss_end_bytes": status_kib(pid, "VmRSS"),
         "threads_end": after["memory"]["threads"],
         "rss_timeline": timeline,
@@ -276,14 +313,19 @@ async fn profile_run(
     // The token is passed apart from `args`, so these can be written to the bundle.
     let server_args = server.args.clone();
     server.stop()?;
-    let cpu = cpu::analyse(&measured.cpu_pb)?;
+    let cpu = match measured.cpu_pb {
+        Some(pb) => Some(Cpu {
+            profile: cpu::analyse(&pb)?,
+            pb,
+        }),
+        None => None,
+    };
     // The allocation figures leave out the CPU profile's interval (see `Measured`).
-    let window = args.load.duration.as_secs_f64() - cpu_seconds(args.load.duration) as f64;
+    let window = args.load.duration.as_secs_f64() - args.cpu_profile_seconds() as f64;
     Ok(RunOutput {
         allocations: allocations(&measured.segments, window),
         bench: bench_figures,
         server: server_run,
-        cpu_pb: measured.cpu_pb,
         cpu,
         version,
         backend,
@@ -302,11 +344,12 @@ struct Measured {
     /// does not overlap: building its report (symbolising, encoding) allocates a lot in the
     /// server, and that is not the server's work.
     segments: Vec<(Value, Value)>,
-    cpu_pb: Vec<u8>,
+    /// `None` with `--cpu-seconds 0`.
+    cpu_pb: Option<Vec<u8>>,
     /// Allocation counters (and memory figures) when the window closed.
     after: Value,
-    /// `VmHWM` just before the CPU profile started: the sampler's own buffers (tens of MB) would
-    /// otherwise dominate the peak.
+    /// `VmHWM` just before the CPU profile started (at the end without one): the sampler's own
+    /// buffers (hundreds of MB) would otherwise dominate the peak.
     peak_rss_before_cpu_profile: Option<u64>,
 }
 
@@ -315,6 +358,7 @@ async fn measure(
     debug: &Client,
     mut phase: watch::Receiver<Phase>,
     window: Duration,
+    seconds: u64,
     pid: u32,
 ) -> anyhow::Result<Measured> {
     let started = phase
@@ -326,7 +370,16 @@ async fn measure(
         bail!("the run ended before its measurement window");
     };
     let window_opened = allocs(debug).await?;
-    let seconds = cpu_seconds(window);
+    if seconds == 0 {
+        let _ = phase.wait_for(|p| *p == Phase::Done).await;
+        let window_closed = allocs(debug).await?;
+        return Ok(Measured {
+            segments: vec![(window_opened, window_closed.clone())],
+            cpu_pb: None,
+            after: window_closed,
+            peak_rss_before_cpu_profile: status_kib(pid, "VmHWM"),
+        });
+    }
     let lead = window.saturating_sub(Duration::from_secs(seconds)) / 2;
     // Aligning the profile with the middle of the window: a schedule, not a synchronisation.
     tokio::time::sleep_until(tokio::time::Instant::from_std(window_start + lead)).await;
@@ -360,7 +413,7 @@ async fn measure(
             (window_opened, profile_starts),
             (profile_ended, window_closed.clone()),
         ],
-        cpu_pb,
+        cpu_pb: Some(cpu_pb),
         after: window_closed,
         peak_rss_before_cpu_profile,
     })

@@ -120,6 +120,8 @@ fn profile_usage_errors_exit_2() {
         ],
         vec!["profile", "--duration", "500ms"],
         vec!["profile", "--backend", "cloud"],
+        vec!["profile", "--duration", "2s", "--cpu-seconds", "3"],
+        vec!["bench", "--workload", "contention", "--categories", "2"],
     ] {
         let out = Launch::new(&args).output();
         assert_eq!(
@@ -129,4 +131,63 @@ fn profile_usage_errors_exit_2() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn without_a_cpu_profile_the_embedded_bundle_has_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let out = Launch::new(&[
+        "profile",
+        "--backend",
+        "embedded",
+        "--workload",
+        "write-only",
+        "--categories",
+        "3",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--workers",
+        "2",
+        "--cpu-seconds",
+        "0",
+        "--output-dir",
+        &out_dir,
+    ])
+    .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(bundle.to_string_lossy().ends_with("-embedded-write-only"));
+    for file in ["bench.json", "allocations.json", "server.json", "README.md"] {
+        assert!(bundle.join(file).exists(), "{file}");
+    }
+    assert!(!bundle.join("cpu.pb").exists());
+    let readme = std::fs::read_to_string(bundle.join("README.md")).unwrap();
+    assert!(readme.contains("No CPU profile was taken"), "{readme}");
+    let allocations: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("allocations.json")).unwrap())
+            .unwrap();
+    // One method: the process total per operation is that method's whole cost.
+    let total = allocations["total"]["allocations_per_op"].as_f64().unwrap();
+    let write = allocations["by_method"]["stream.write"]["allocations_per_op"]
+        .as_f64()
+        .unwrap();
+    assert!(total >= write && write > 0.0, "{allocations:#}");
+    let server: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("server.json")).unwrap())
+            .unwrap();
+    assert!(server["peak_rss_bytes"].as_u64().unwrap() > 1_000_000);
+    assert!(server["peak_rss_with_profiler_bytes"].is_null());
+    assert_eq!(server["backend"], "sqlite");
 }
