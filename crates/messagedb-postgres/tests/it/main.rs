@@ -5,6 +5,8 @@
 mod conformance;
 mod faults;
 mod instances;
+mod layout;
 mod servers;
+mod subscriptions;
 mod support;
 mod tls;

@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use crate::support::open;
 
 /// The checklist's admin token.
-const T: &str = "ns_ZGVmYXVsdA_0000000000000000000000000000000000000000000000000000000000000000";
+pub const T: &str =
+    "ns_ZGVmYXVsdA_0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One server instance on `db`, serving until the test's runtime ends.
 pub struct Instance {

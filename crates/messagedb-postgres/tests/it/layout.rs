@@ -1,0 +1,184 @@
+//! The database layout (SPEC §10.5) and schema versions (§10.6), checked with SQL from outside.
+
+use messagedb_conformance::support::{append, message, namespace};
+use messagedb_core::{hash_64, NewMessage, Store};
+use messagedb_postgres::{OpenError, PostgresOptions, PostgresStore};
+use tokio_postgres::{Client, NoTls};
+
+use crate::support::open;
+
+async fn sql(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("a direct connection");
+    tokio::spawn(connection);
+    client
+}
+
+/// Schema `messagedb` plus one schema per namespace named from its key (never its id);
+/// payloads in text columns (never jsonb), names in COLLATE "C", the correlation category and the
+/// cardinal-id hash extracted at write time.
+#[tokio::test]
+async fn layout_follows_the_spec() {
+    let Some(db) = messagedb_testpg::database("layout_follows_the_spec").await else {
+        return;
+    };
+    let store = open(&db).await;
+    let ns = namespace(&store, "tenant").await;
+    append(
+        &store,
+        &ns,
+        NewMessage {
+            data: r#"{"b":1,"a":2.50}"#.to_owned(),
+            metadata: Some(r#"{"correlationStreamName":"workflow-7"}"#.to_owned()),
+            ..message("account-123+x")
+        },
+    )
+    .await;
+    let client = sql(db.url()).await;
+    let schemas: Vec<String> = client
+        .query(
+            "SELECT schema_name::text FROM information_schema.schemata \
+             WHERE schema_name LIKE 'messagedb%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(schemas.len(), 2, "{schemas:?}");
+    assert_eq!(schemas[0], "messagedb");
+    let key = schemas[1]
+        .strip_prefix("messagedb_ns_")
+        .expect("a namespace schema");
+    assert!(
+        key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{key}"
+    );
+    let registered: String = client
+        .query_one(
+            "SELECT key FROM messagedb.namespaces WHERE id = 'tenant'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(registered, key);
+
+    let columns: Vec<(String, String, Option<String>)> = client
+        .query(
+            "SELECT column_name::text, data_type::text, collation_name::text \
+             FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'messages'",
+            &[&schemas[1]],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let column = |name: &str| {
+        columns
+            .iter()
+            .find(|c| c.0 == name)
+            .unwrap_or_else(|| panic!("no column {name}: {columns:?}"))
+            .clone()
+    };
+    for payload in ["data", "metadata"] {
+        assert_eq!(column(payload).1, "text");
+    }
+    for name in ["stream_name", "category", "type", "correlation_category"] {
+        assert_eq!(column(name).2.as_deref(), Some("C"), "{name}");
+    }
+    assert!(columns.iter().all(|c| c.1 != "jsonb"));
+
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT data, metadata, category, correlation_category, cardinal_hash, \
+                        ('x' || left(md5('123'), 16))::bit(64)::bigint \
+                 FROM {}.messages",
+                schemas[1]
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), r#"{"b":1,"a":2.50}"#);
+    assert_eq!(
+        row.get::<_, String>(1),
+        r#"{"correlationStreamName":"workflow-7"}"#
+    );
+    assert_eq!(row.get::<_, String>(2), "account");
+    assert_eq!(row.get::<_, String>(3), "workflow");
+    let stored: i64 = row.get(4);
+    assert_eq!(stored, hash_64("123"));
+    assert_eq!(
+        stored,
+        row.get::<_, i64>(5),
+        "Message DB's SQL hash_64 agrees"
+    );
+    store.close().await;
+}
+
+/// The stored hash equals Message DB's SQL formula for every vector of SPEC §7.1.
+#[tokio::test]
+async fn stored_hashes_match_message_db_sql() {
+    let Some(db) = messagedb_testpg::database("stored_hashes_match_message_db_sql").await else {
+        return;
+    };
+    let client = sql(db.url()).await;
+    for cid in ["123", "456", "abc", "1", "2", "alice", "ü", ""] {
+        let row = client
+            .query_one(
+                "SELECT ('x' || left(md5($1), 16))::bit(64)::bigint",
+                &[&cid],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), hash_64(cid), "{cid:?}");
+    }
+}
+
+/// Migrations are recorded once, reopening is a no-op, and a newer schema is refused.
+#[tokio::test]
+async fn schema_versions() {
+    let Some(db) = messagedb_testpg::database("schema_versions").await else {
+        return;
+    };
+    open(&db).await.close().await;
+    open(&db).await.close().await;
+    let client = sql(db.url()).await;
+    let versions: Vec<i64> = client
+        .query("SELECT version FROM messagedb.migrations", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1]);
+    client
+        .execute(
+            "INSERT INTO messagedb.migrations (version, applied_at) VALUES (7, 0)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let refused = PostgresStore::open(PostgresOptions::new(db.url()))
+        .await
+        .expect_err("a newer schema is refused");
+    assert!(
+        matches!(
+            refused,
+            OpenError::SchemaTooNew {
+                found: 7,
+                supported: 1
+            }
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "store schema version 7 is newer than this messagedb supports (1)"
+    );
+}

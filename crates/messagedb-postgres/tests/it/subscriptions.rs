@@ -1,0 +1,155 @@
+//! Subscriptions across instances (SPEC §8.7, §15 K99, L115): a `/subscribe` on one instance hears
+//! the writes made through another exactly once and in order, because each instance's notifier is
+//! fed only by its `LISTEN` connection; and deleting a namespace through one instance ends its
+//! subscriptions on the others.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::servers::{rpc, rpc_as, Instance, T};
+
+/// How long one expected event may take.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A `/subscribe` response, read event by event.
+struct Subscription {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl Subscription {
+    async fn open(client: &reqwest::Client, to: &Instance, query: &str) -> Subscription {
+        let response = client
+            .get(to.url(&format!("/subscribe?{query}")))
+            .send()
+            .await
+            .expect("subscribe");
+        assert_eq!(response.status(), 200);
+        let mut subscription = Subscription {
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        };
+        assert_eq!(subscription.next().await.as_deref(), Some(": ready"));
+        subscription
+    }
+
+    /// The next event block, or `None` when the response has ended.
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block = self.buffer[..end].to_owned();
+                self.buffer.drain(..end + 2);
+                return Some(block);
+            }
+            let chunk = tokio::time::timeout(PATIENCE, self.body.next())
+                .await
+                .expect("an event within the patience")?;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk.expect("body chunk")).expect("UTF-8"));
+        }
+    }
+
+    /// The next poke's data, skipping keepalives.
+    async fn poke(&mut self) -> Value {
+        loop {
+            let block = self.next().await.expect("a poke, not the end");
+            if block == ": keepalive" {
+                continue;
+            }
+            let data = block
+                .strip_prefix("event: poke\ndata: ")
+                .unwrap_or_else(|| panic!("not a poke: {block:?}"));
+            return serde_json::from_str(data).expect("poke JSON");
+        }
+    }
+}
+
+/// K99: an `all=true` subscriber on instance A receives every write made through instance B,
+/// exactly once and in global-position order, including writes made concurrently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_one_instance_hears_writes_made_through_another() {
+    const WRITES: usize = 300;
+    let Some(db) = messagedb_testpg::database("a_subscriber_hears_writes_through_another").await
+    else {
+        return;
+    };
+    let (a, b) = (Instance::start(&db).await, Instance::start(&db).await);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut subscription = Subscription::open(&client, &a, &format!("all=true&token={T}")).await;
+
+    let writers = (0..6).map(|w| {
+        let (client, b) = (client.clone(), &b);
+        async move {
+            let mut written = Vec::new();
+            for n in (w..WRITES).step_by(6) {
+                let (status, body) = rpc(
+                    &client,
+                    b,
+                    json!(["stream.write", format!("far{}-{}", n % 2, n % 7), {"type": "T", "data": {}}]),
+                )
+                .await;
+                assert_eq!(status, 200, "{body}");
+                written.push((
+                    body["globalPosition"].as_i64().unwrap(),
+                    body["position"].as_i64().unwrap(),
+                ));
+            }
+            written
+        }
+    });
+    let mut written: Vec<(i64, i64)> = futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    written.sort();
+    let mut heard = Vec::with_capacity(WRITES);
+    for _ in 0..WRITES {
+        let poke = subscription.poke().await;
+        heard.push((
+            poke["globalPosition"].as_i64().unwrap(),
+            poke["position"].as_i64().unwrap(),
+        ));
+    }
+    assert_eq!(heard, written, "every write through B, once, in gpos order");
+}
+
+/// L115 across instances: deleting a namespace through A ends its subscriptions on B within 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_through_one_instance_ends_subscriptions_on_another() {
+    let Some(db) = messagedb_testpg::database("deleting_ends_subscriptions_elsewhere").await else {
+        return;
+    };
+    let (a, b) = (Instance::start(&db).await, Instance::start(&db).await);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (_, created) = rpc(&client, &a, json!(["ns.create", "doomed"])).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let mut subscription =
+        Subscription::open(&client, &b, &format!("all=true&token={token}")).await;
+    let (status, _) = rpc_as(
+        &client,
+        &a,
+        &token,
+        json!(["stream.write", "d-1", {"type": "T", "data": {}}]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(subscription.poke().await["globalPosition"], 1);
+
+    let (status, _) = rpc(&client, &a, json!(["ns.delete", "doomed"])).await;
+    assert_eq!(status, 200);
+    let deleted = Instant::now();
+    loop {
+        match subscription.next().await {
+            None => break,
+            Some(block) => assert_eq!(block, ": keepalive", "nothing but the end is expected"),
+        }
+    }
+    assert!(
+        deleted.elapsed() < Duration::from_secs(1),
+        "the subscription on the other instance ended {:?} after the delete",
+        deleted.elapsed()
+    );
+}
