@@ -6,7 +6,7 @@
 //! log, panic guard) to the endpoints, of which `/rpc` is the main one: [`auth`] binds the request
 //! to a namespace, [`rpc`] parses and runs the call, [`wire`] writes the JSON, and [`error`] holds
 //! the one error table. `/subscribe` is [`sse`]; it is fed by the [`notifier`], which the store
-//! reports every commit to (installed by [`AppState::new`]).
+//! reports every commit to (installed by [`AppState::new`]). `/import` is [`import`].
 
 pub mod alloc_scope;
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod connection;
 pub mod console;
 pub mod debug;
 pub mod error;
+pub mod import;
 pub mod metrics;
 pub mod notifier;
 pub mod poke;

@@ -26,7 +26,7 @@ use crate::auth::Caller;
 use crate::connection::{Arrival, REQUEST_DEADLINE};
 use crate::error::{ApiError, ErrorCode, NOT_FOUND_BODY};
 use crate::rpc::{self, Ctx};
-use crate::{alloc_scope, console, debug, metrics, sse, AppState};
+use crate::{alloc_scope, console, debug, import, metrics, sse, AppState};
 
 /// How much of an over-limit body is read and discarded so the client sees the 413 instead of a
 /// reset connection; beyond this the connection is simply closed after the answer.
@@ -39,7 +39,8 @@ pub fn build(state: AppState) -> Router {
         .route("/health", any(health))
         .route("/version", any(version))
         .route("/rpc", any(rpc_endpoint))
-        .route("/subscribe", any(sse::subscribe));
+        .route("/subscribe", any(sse::subscribe))
+        .route("/import", any(import::import));
     if config.metrics {
         router = router.route("/metrics", any(metrics_endpoint));
     }
