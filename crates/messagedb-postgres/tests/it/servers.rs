@@ -176,6 +176,9 @@ async fn deletion_on_one_instance_revokes_the_token_on_the_other_within_a_second
     assert_eq!(status, 200);
     let deleted = Instant::now();
     loop {
+        // What counts is when a request was sent: one sent before the 1 s mark may still pass,
+        // however long a loaded machine takes to answer it.
+        let sent = deleted.elapsed();
         let (status, body) = rpc_as(&client, &b, &token, json!(["stream.version", "s-1"])).await;
         if status == 403 {
             assert_eq!(body["error"]["code"], "AUTH_UNAUTHORIZED");
@@ -187,8 +190,8 @@ async fn deletion_on_one_instance_revokes_the_token_on_the_other_within_a_second
             "{status} {body}"
         );
         assert!(
-            deleted.elapsed() < Duration::from_secs(1),
-            "the deleted namespace's token still works on the other instance after 1 s"
+            sent < Duration::from_secs(1),
+            "the deleted namespace's token still works on the other instance {sent:?} after the delete"
         );
     }
     // And it stays revoked: nothing of the namespace is left.
