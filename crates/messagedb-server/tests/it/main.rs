@@ -11,6 +11,7 @@ mod envelope;
 mod failures;
 mod fidelity;
 mod http_surface;
+mod import;
 mod namespaces;
 mod ordering;
 mod shutdown;
