@@ -21,6 +21,10 @@ pub enum Command {
     Bench(Vec<OsString>),
     /// `profile [flags]`; the rest of the arguments.
     Profile(Vec<OsString>),
+    /// `export [flags]`; the rest of the arguments.
+    Export(Vec<OsString>),
+    /// `import [flags]`; the rest of the arguments.
+    Import(Vec<OsString>),
     /// Any other first word: a usage error.
     Unknown(String),
 }
@@ -35,6 +39,8 @@ Usage:
   messagedb bench [flags]      generate load against a server and report throughput and latency
   messagedb bench compare BASE NEW [--fail-on-regression 5%]   compare two results
   messagedb profile [flags]    start a server, load it, and write a profile bundle
+  messagedb export --url U --token T [--categories a,b] [--since D] [--until D] [--gzip] [--output F]
+  messagedb import --url U --token T [--input F] [--gzip] [--force [--yes]]
   messagedb help               print this help
 
 Run `messagedb serve --help` for the server's flags. Every flag --x-y can also be set with the
@@ -55,6 +61,8 @@ impl Command {
             Some("serve") => Command::Serve(rest),
             Some("bench") => Command::Bench(rest),
             Some("profile") => Command::Profile(rest),
+            Some("export") => Command::Export(rest),
+            Some("import") => Command::Import(rest),
             Some(flag) if flag.starts_with('-') => {
                 let mut all = Vec::with_capacity(rest.len() + 1);
                 all.push(first);

@@ -7,6 +7,8 @@
 
 mod bench;
 mod cli;
+mod export;
+mod import;
 mod logging;
 mod profile;
 mod serve;
@@ -46,6 +48,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
         Command::Unknown(word) => {
             eprintln!("messagedb: unknown command {word:?}\n\n{USAGE}");
             Ok(ExitCode::from(2))
