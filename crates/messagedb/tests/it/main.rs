@@ -8,6 +8,7 @@ mod cli;
 mod compare;
 mod console;
 mod durability;
+mod export_import;
 mod network;
 mod postgres;
 mod profile;
