@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Generate N messages as NDJSON export records (SPEC §9.2, §12) for benchmarking import/export.
+
+Usage: scripts/gen-import.py --count N [--streams S] [--categories C] [--seed X] > records.ndjson
+
+Records get global positions 1..N, a gapless position per stream, deterministic UUIDs (from the
+seed) and one time per millisecond from 2025-01-01T00:00:00Z. The data is the `reference-mix`
+payload of `messagedb bench`, so a record is about 375 bytes and 1,000,000 records about 377 MB (359 MiB),
+well over the 200 MiB body of SPEC §15 M127. Python 3 standard library only.
+"""
+
+import argparse
+import datetime
+import random
+import sys
+import uuid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, required=True, help="number of records")
+    parser.add_argument("--streams", type=int, default=1000, help="number of streams")
+    parser.add_argument("--categories", type=int, default=10, help="number of categories")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the UUIDs")
+    args = parser.parse_args()
+    if args.count < 0 or args.streams < 1 or args.categories < 1:
+        parser.error("--count must be >= 0, --streams and --categories >= 1")
+
+    rng = random.Random(args.seed)
+    base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    versions = [0] * args.streams
+    out = sys.stdout
+    lines = []
+    for gpos in range(1, args.count + 1):
+        s = rng.randrange(args.streams)
+        pos = versions[s]
+        versions[s] = pos + 1
+        msg_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        time = (base + datetime.timedelta(milliseconds=gpos)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines.append(
+            f'{{"id":"{msg_id}","stream":"bench{s % args.categories}-{s}","type":"TestEvent",'
+            f'"pos":{pos},"gpos":{gpos},"data":{{"counter":{gpos},"payload":"test data for '
+            f'profiling with some content to make it realistic","nested":{{"field1":"value1",'
+            f'"field2":42,"field3":true}}}},"meta":{{"correlationStreamName":"test-correlation",'
+            f'"source":"load-test"}},"time":"{time}"}}\n'
+        )
+        if len(lines) == 10000:
+            out.write("".join(lines))
+            lines.clear()
+    out.write("".join(lines))
+
+
+if __name__ == "__main__":
+    main()
