@@ -310,8 +310,8 @@ async fn profile_run(
         "threads_end": after["memory"]["threads"],
         "rss_timeline": timeline,
     });
-    // The token is passed apart from `args`, so these can be written to the bundle.
-    let server_args = server.args.clone();
+    // The token is passed apart from `args`; a database password is hidden here.
+    let server_args = redact_password(&server.args);
     server.stop()?;
     let cpu = match measured.cpu_pb {
         Some(pb) => Some(Cpu {
@@ -331,6 +331,21 @@ async fn profile_run(
         backend,
         server_args,
     })
+}
+
+/// The serve arguments with the password of a `--db-url` replaced by `REDACTED`.
+fn redact_password(args: &[String]) -> Vec<String> {
+    let mut out = args.to_vec();
+    for i in 1..out.len() {
+        if out[i - 1] == "--db-url" {
+            if let Ok(mut url) = url::Url::parse(&out[i]) {
+                if url.password().is_some() && url.set_password(Some("REDACTED")).is_ok() {
+                    out[i] = url.to_string();
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Seconds of CPU profile for a measurement window: its middle half, at least 1 s.
@@ -574,6 +589,27 @@ mod tests {
             twice["by_method"]["stream.write"]["allocations_per_op"],
             20.0
         );
+    }
+
+    #[test]
+    fn database_passwords_stay_out_of_the_bundle() {
+        let args: Vec<String> = [
+            "serve",
+            "--db-url",
+            "postgres://me:s3cret@db:5432/x",
+            "--port",
+            "0",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let shown = redact_password(&args).join(" ");
+        assert_eq!(
+            shown,
+            "serve --db-url postgres://me:REDACTED@db:5432/x --port 0"
+        );
+        let plain = ["--db-url".to_owned(), "postgres://db/x".to_owned()];
+        assert_eq!(redact_password(&plain), plain);
     }
 
     #[test]
