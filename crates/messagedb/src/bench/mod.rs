@@ -242,7 +242,11 @@ pub async fn run_once(
         .sys_version()
         .await
         .with_context(|| format!("cannot reach the server at {} (sys.version)", plan.url))?;
-    let health = probe.sys_health().await.context("sys.health failed")?;
+    // Servers that predate `sys.health`'s backend field still get measured.
+    let backend = probe
+        .sys_health()
+        .await
+        .map_or_else(|_| "unknown".to_owned(), |h| h.backend);
     let workers = match load.workload {
         Workload::ConsumerGroups => workload::consumer_group_workers(load.workers),
         _ => load.workers,
@@ -347,7 +351,7 @@ pub async fn run_once(
         "started_at": started_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        "server": {"version": version, "backend": health.backend},
+        "server": {"version": version, "backend": backend},
         "machine": machine,
         "command": plan.command,
     });
