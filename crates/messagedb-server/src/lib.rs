@@ -125,13 +125,10 @@ impl AppState {
         }
     }
 
-    /// The commit fan-out (for diagnostics and tests: catch-ups, queue high-water mark).
-    pub fn notifier(&self) -> &Notifier {
+    /// The commit fan-out, which the store reports to (also for diagnostics and tests:
+    /// catch-ups, the queue's high-water mark).
+    pub fn notifier(&self) -> &Arc<Notifier> {
         &self.inner.notifier
-    }
-
-    pub(crate) fn notifier_handle(&self) -> Arc<Notifier> {
-        Arc::clone(&self.inner.notifier)
     }
 
     /// Ends every SSE response, now and for subscriptions that start later. [`serve`] calls it

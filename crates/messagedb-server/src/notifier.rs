@@ -12,6 +12,11 @@
 //! `RecvError::Lagged` and takes the overflow path: it re-registers and replays from the store
 //! from its cursor.
 //!
+//! When the backend may have missed commits (`resync`: PostgreSQL lost its `LISTEN`
+//! connection), every channel gets a [`Notice::Resync`] marker, in order with the batches: a
+//! subscription sees it before any batch reported after it, and catches up from the store
+//! exactly as after an overflow.
+//!
 //! When a namespace ends (deleted, or cleared by a forced import) its entry is removed: the
 //! broadcast sender and the `alive` watch sender are dropped, which every registered
 //! subscription observes, and a namespace re-created with the same id starts with a fresh
@@ -24,8 +29,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use messagedb_core::{CommitListener, Committed, NamespaceId};
 use tokio::sync::{broadcast, watch};
 
-/// A batch of commits as one store transaction reported them, in ascending gpos.
-pub type Batch = Arc<[Committed]>;
+/// What a namespace's channel carries, in the order the store reported it.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A batch of commits as one store transaction reported them, in ascending gpos.
+    Committed(Arc<[Committed]>),
+    /// Commits before this point may be missing: catch up from the store.
+    Resync,
+}
 
 /// How many batches a namespace's channel keeps for subscribers that have not read them yet.
 /// A writer batch holds at most a few hundred messages (usually one), so this bounds the
@@ -46,7 +57,7 @@ pub struct Notifier {
 
 /// One namespace's channel.
 struct Channel {
-    sender: broadcast::Sender<Batch>,
+    sender: broadcast::Sender<Notice>,
     /// Never sent on: dropping it tells subscriptions that the namespace ended, even while
     /// they are busy elsewhere (replaying, or blocked on a slow client).
     alive: watch::Sender<()>,
@@ -56,7 +67,7 @@ struct Channel {
 pub struct Registration {
     /// The batches committed since registration. On overflow, `resubscribe()` discards the
     /// queue and registers afresh at the end of the channel (§8.5 step 6).
-    pub receiver: broadcast::Receiver<Batch>,
+    pub receiver: broadcast::Receiver<Notice>,
     /// Resolves when the namespace ends.
     pub ended: NamespaceEnded,
 }
@@ -167,7 +178,7 @@ impl CommitListener for Notifier {
                 // Nobody subscribes to this namespace: nothing to build or keep.
                 return;
             };
-            match channel.sender.send(Arc::from(messages)) {
+            match channel.sender.send(Notice::Committed(Arc::from(messages))) {
                 Ok(_) => {
                     self.high_water
                         .fetch_max(channel.sender.len(), Ordering::Relaxed);
@@ -178,6 +189,14 @@ impl CommitListener for Notifier {
         };
         if unheard {
             self.prune(ns);
+        }
+    }
+
+    fn resync(&self) {
+        let channels = self.channels.read().unwrap_or_else(PoisonError::into_inner);
+        for channel in channels.values() {
+            // No receivers: nobody to catch up, and the next commit prunes the channel.
+            let _ = channel.sender.send(Notice::Resync);
         }
     }
 
@@ -202,6 +221,14 @@ mod tests {
         NamespaceId::parse(id).unwrap()
     }
 
+    /// The first gpos of a committed notice.
+    fn gpos(notice: Notice) -> i64 {
+        match notice {
+            Notice::Committed(batch) => batch[0].global_position,
+            Notice::Resync => panic!("a resync, not a batch"),
+        }
+    }
+
     fn batch(gpos: i64) -> Vec<Committed> {
         vec![Committed {
             global_position: gpos,
@@ -222,7 +249,7 @@ mod tests {
         notifier.committed(&ns("b"), &batch(1));
         notifier.committed(&a, &batch(3));
         let got: Vec<i64> = std::iter::from_fn(|| r.receiver.try_recv().ok())
-            .map(|b| b[0].global_position)
+            .map(gpos)
             .collect();
         assert_eq!(got, [2, 3]);
     }
@@ -243,7 +270,7 @@ mod tests {
         r.receiver = r.receiver.resubscribe();
         assert!(matches!(r.receiver.try_recv(), Err(TryRecvError::Empty)));
         notifier.committed(&a, &batch(11));
-        assert_eq!(r.receiver.try_recv().unwrap()[0].global_position, 11);
+        assert_eq!(gpos(r.receiver.try_recv().unwrap()), 11);
     }
 
     #[tokio::test]
@@ -254,7 +281,7 @@ mod tests {
         notifier.committed(&a, &batch(1));
         notifier.ended(&a);
         old.ended.wait().await;
-        assert_eq!(old.receiver.recv().await.unwrap()[0].global_position, 1);
+        assert_eq!(gpos(old.receiver.recv().await.unwrap()), 1);
         assert!(matches!(old.receiver.recv().await, Err(RecvError::Closed)));
         // Registering afresh through an ended registration cannot revive it.
         old.receiver = old.receiver.resubscribe();
@@ -262,7 +289,23 @@ mod tests {
 
         let mut new = notifier.register(&a);
         notifier.committed(&a, &batch(1));
-        assert_eq!(new.receiver.recv().await.unwrap()[0].global_position, 1);
+        assert_eq!(gpos(new.receiver.recv().await.unwrap()), 1);
+    }
+
+    #[test]
+    fn resync_is_a_marker_in_order_on_every_channel() {
+        let notifier = Notifier::new();
+        let (a, b) = (ns("a"), ns("b"));
+        let mut ra = notifier.register(&a);
+        let mut rb = notifier.register(&b);
+        notifier.committed(&a, &batch(1));
+        notifier.resync();
+        notifier.committed(&a, &batch(3));
+        assert_eq!(gpos(ra.receiver.try_recv().unwrap()), 1);
+        assert!(matches!(ra.receiver.try_recv(), Ok(Notice::Resync)));
+        assert_eq!(gpos(ra.receiver.try_recv().unwrap()), 3);
+        assert!(matches!(rb.receiver.try_recv(), Ok(Notice::Resync)));
+        assert!(matches!(rb.receiver.try_recv(), Err(TryRecvError::Empty)));
     }
 
     #[test]

@@ -13,10 +13,10 @@
 //! Replay and live both deliver in ascending gpos, the queue holds every commit since
 //! registration, and everything committed before registration is visible to the replay that
 //! follows it; so at the handover the cursor drops exactly the duplicates, and nothing is
-//! missed. When the queue overflows (`Lagged`), the subscription re-registers, which discards
-//! the queue, and replays from its cursor again, so an overflow costs a store read, never a
-//! message. A replay read that keeps failing ends the response: a subscription never silently
-//! degrades to live-only.
+//! missed. When the queue overflows (`Lagged`), or the backend says it may have missed commits
+//! (`Resync`), the subscription re-registers, which discards the queue, and replays from its
+//! cursor again, so an overflow costs a store read, never a message. A replay read that keeps
+//! failing ends the response: a subscription never silently degrades to live-only.
 //!
 //! Output goes through a small bounded channel into the response body, one poke per chunk.
 //! A client that stops reading therefore blocks only its own task (and its queue overflows
@@ -46,7 +46,7 @@ use tokio::time::Instant;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Op};
-use crate::notifier::{Batch, NamespaceEnded, Notifier};
+use crate::notifier::{NamespaceEnded, Notice, Notifier};
 use crate::{metrics, wire, AppState, SubscriptionGuard};
 
 /// Replay reads this many messages per store call.
@@ -200,7 +200,7 @@ pub async fn subscribe(State(state): State<AppState>, caller: Caller, uri: Uri) 
         Err(e) => return invalid(e),
     };
     let ns = caller.namespace().clone();
-    let notifier = state.notifier_handle();
+    let notifier = Arc::clone(state.notifier());
     // Register before reading anything (§8.5 step 2).
     let registration = notifier.register(&ns);
     let cursor = match selection {
@@ -292,7 +292,7 @@ enum End {
     ReplayFailed,
 }
 
-/// Queue overflow: the subscription must catch up from the store.
+/// Queue overflow (or a resync): the subscription must catch up from the store.
 struct Overflow;
 
 /// One open subscription, run by its own task.
@@ -306,7 +306,7 @@ struct Subscription {
     /// Stream subscriptions: where a replay starts (one past the last position poked, or the
     /// requested start).
     next_position: i64,
-    receiver: broadcast::Receiver<Batch>,
+    receiver: broadcast::Receiver<Notice>,
     stop: Stop,
     out: Output,
     heartbeat: Option<Duration>,
@@ -493,12 +493,13 @@ impl Subscription {
                 end = self.stop.wait() => return Err(end),
                 () = self.out.chunks.closed() => return Err(End::ClientGone),
                 received = self.receiver.recv() => match received {
-                    Ok(batch) => {
+                    Ok(Notice::Committed(batch)) => {
                         for c in batch.iter() {
                             self.offer_committed(c).await?;
                         }
                     }
-                    Err(RecvError::Lagged(_)) => return Ok(Overflow),
+                    // The store may have missed commits before this point: same remedy.
+                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => return Ok(Overflow),
                     Err(RecvError::Closed) => return Err(End::NamespaceEnded),
                 },
                 () = beat => {

@@ -2,8 +2,10 @@
 //! `/subscribe`, on both backends. Load, slow consumers and lifetime are in `sse_load` and
 //! `sse_lifetime`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use messagedb_core::{CommitListener, Committed, NamespaceId};
 use messagedb_server::ServerConfig;
 use serde_json::json;
 
@@ -439,4 +441,40 @@ async fn any_method_subscribes() {
     let (_, gpos) = app.write("p-1", "T", json!({})).await;
     assert_eq!(sse.next().await, Some(Event::Poke(poke("p-1", 0, gpos))));
 }
+
+/// §8.7: when the backend may have missed commits (a lost `LISTEN` connection) and says so with
+/// `resync`, subscriptions catch up from the store: nothing missed is skipped, nothing is poked
+/// twice. The loss is simulated by pointing the store at a listener that hears nothing.
+#[tokio::test]
+async fn a_resync_recovers_commits_the_notifier_never_heard() {
+    let app = spawn_app().await;
+    let mut all = Sse::open(&app, "all=true").await;
+    let mut stream = Sse::open(&app, "stream=lost-1").await;
+    let first = app.write("lost-1", "T", json!({})).await;
+    assert_eq!(all.pokes(1).await, [poke("lost-1", 0, first.1)]);
+    assert_eq!(stream.pokes(1).await, [poke("lost-1", 0, first.1)]);
+
+    let store = app.state.store();
+    store.set_commit_listener(Arc::new(Deaf));
+    let missed = app.write("lost-1", "T", json!({})).await;
+    let notifier: Arc<dyn CommitListener> = app.state.notifier().clone();
+    store.set_commit_listener(Arc::clone(&notifier));
+    notifier.resync();
+    let after = app.write("lost-1", "T", json!({})).await;
+    let expected = [poke("lost-1", 1, missed.1), poke("lost-1", 2, after.1)];
+    assert_eq!(all.pokes(2).await, expected);
+    assert_eq!(stream.pokes(2).await, expected);
+    assert!(app.state.notifier().catch_ups() >= 2);
+    // Nothing else was queued: the next poke is the next write.
+    let next = app.write("lost-1", "T", json!({})).await;
+    assert_eq!(all.pokes(1).await, [poke("lost-1", 3, next.1)]);
+}
+}
+
+/// A commit listener that hears nothing: a backend's lost notification connection.
+struct Deaf;
+
+impl CommitListener for Deaf {
+    fn committed(&self, _: &NamespaceId, _: &[Committed]) {}
+    fn ended(&self, _: &NamespaceId) {}
 }

@@ -170,9 +170,11 @@ impl Sse {
                 .unwrap_or_else(|_| {
                     panic!("no poke for {PATIENCE:?} after {} of {count}", pokes.len())
                 });
-            deadline = tokio::time::Instant::now() + PATIENCE;
             match next {
-                Some(Event::Poke(poke)) => pokes.push(poke),
+                Some(Event::Poke(poke)) => {
+                    pokes.push(poke);
+                    deadline = tokio::time::Instant::now() + PATIENCE;
+                }
                 Some(Event::Keepalive) => {}
                 Some(Event::Ready) => panic!("a second `: ready`"),
                 None => panic!("the stream ended after {} of {count} pokes", pokes.len()),
