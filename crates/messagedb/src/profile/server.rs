@@ -59,12 +59,16 @@ impl ChildServer {
         log_level: &str,
         log_path: &Path,
     ) -> anyhow::Result<ChildServer> {
+        // Below `info` the server does not log `messagedb listening`, which carries the port, so
+        // the port is picked here and readiness is a successful connection instead.
+        let announces = !matches!(log_level.to_ascii_lowercase().as_str(), "warn" | "error");
+        let port = if announces { 0 } else { free_port()? };
         let mut args: Vec<String> = [
             "serve",
             "--listen",
             "127.0.0.1",
             "--port",
-            "0",
+            &port.to_string(),
             "--debug-endpoints",
             "--log-level",
             log_level,
@@ -121,6 +125,14 @@ impl ChildServer {
             .with_context(|| format!("cannot create {}", log_path.display()))?;
         let (ready_tx, ready) = mpsc::channel::<Result<u16, String>>();
         std::thread::spawn(move || {
+            if !announces {
+                // Nothing routine is logged below `info`: keep every line.
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let _ = writeln!(log, "{line}");
+                }
+                return;
+            }
             let mut early = String::new();
             let mut lines = BufReader::new(stderr).lines();
             let mut port = None;
@@ -152,6 +164,11 @@ impl ChildServer {
             args,
             data_dir,
         };
+        if !announces {
+            server.wait_until_accepting(port, log_path)?;
+            server.url = format!("http://127.0.0.1:{port}");
+            return Ok(server);
+        }
         match ready.recv_timeout(PATIENCE) {
             Ok(Ok(port)) => {
                 server.url = format!("http://127.0.0.1:{port}");
@@ -167,6 +184,28 @@ impl ChildServer {
                 )
             }
             Err(_) => Err(anyhow!("the server did not start within {PATIENCE:?}")),
+        }
+    }
+
+    /// Waits until the server accepts connections on `port`, or fails if it exits first.
+    fn wait_until_accepting(&mut self, port: u16, log_path: &Path) -> anyhow::Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                bail!(
+                    "the server exited before listening ({status}):\n{}",
+                    log.trim_end()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!("the server did not start within {PATIENCE:?}");
+            }
+            // Nothing to wait on but the socket: retry shortly.
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -204,6 +243,14 @@ impl Drop for ChildServer {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// A port that is free now (bound and released; another process could take it in between, which
+/// the start then reports).
+fn free_port() -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// The port of a `messagedb listening` line (console `port=123` or JSON `"port":123`).

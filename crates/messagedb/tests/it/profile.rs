@@ -153,6 +153,9 @@ fn without_a_cpu_profile_the_embedded_bundle_has_the_rest() {
         "2",
         "--cpu-seconds",
         "0",
+        // Below info the server does not announce its port; the profile picks one.
+        "--server-log-level",
+        "warn",
         "--output-dir",
         &out_dir,
     ])
