@@ -1,6 +1,6 @@
 //! `messagedb export` / `messagedb import` through the built binary (SPEC §12, checklist O):
 //! a round trip from the embedded backend to PostgreSQL, gzip, `--categories` order, time
-//! bounds, `--force` confirmation without a terminal, and error output.
+//! bounds, `--force` confirmation with and without a terminal, and error output.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -324,4 +324,76 @@ async fn filters_and_failures() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Runs `messagedb import --force` with the data on stdin (a file redirected by the shell) under
+/// `script`, which gives it a pseudo-terminal as its controlling terminal; `answer` is typed into
+/// that terminal. Returns the exit code and everything the terminal showed.
+fn import_force_from_terminal(url: &str, data: &std::path::Path, answer: &[u8]) -> (i32, String) {
+    let command = format!(
+        "'{}' import --url '{url}' --token '{ADMIN}' --force < '{}'",
+        env!("CARGO_BIN_EXE_messagedb"),
+        data.display()
+    );
+    let out = cli_program("script", &["-qec", &command, "/dev/null"], answer);
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().expect("exit code"), screen)
+}
+
+fn cli_program(program: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin).ok();
+    child.wait_with_output().unwrap()
+}
+
+/// O139 with a real terminal: data on stdin, the confirmation answered on the controlling
+/// terminal. `n` cancels (exit 0, namespace untouched); `y` clears and imports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_confirmation_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::serve(dir.path(), &["--token", ADMIN])
+        .start()
+        .expect("server");
+    let client = server.client(Some(ADMIN));
+    seed(&client).await;
+    let url = server.url();
+    let data = dir.path().join("one.ndjson");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"id":"0190f2c4-0000-4000-8000-000000000001","stream":"t-1","type":"T","#,
+            r#""pos":0,"gpos":7,"data":{"v":1},"meta":null,"time":"2025-01-15T10:00:00.5Z"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+
+    let (code, screen) = import_force_from_terminal(&url, &data, b"n\n");
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("Are you sure you want to continue? [y/N]: "),
+        "{screen}"
+    );
+    assert!(screen.contains("Import cancelled."), "{screen}");
+    assert_eq!(call(&client, json!(["stream.version", "a-1"])).await, "1");
+    assert_eq!(
+        call(&client, json!(["stream.version", "t-1"])).await,
+        "null"
+    );
+
+    let (code, screen) = import_force_from_terminal(&url, &data, b"y\n");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Imported: 1 events in "), "{screen}");
+    let left: Value =
+        serde_json::from_str(&call(&client, json!(["category.get", ""])).await).unwrap();
+    let left = left.as_array().unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0][0], "0190f2c4-0000-4000-8000-000000000001");
+    assert_eq!(left[0][4], 7);
 }
