@@ -4,6 +4,7 @@
 
 mod conformance;
 mod faults;
+mod import;
 mod instances;
 mod layout;
 mod servers;
