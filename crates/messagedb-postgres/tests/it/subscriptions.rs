@@ -153,3 +153,70 @@ async fn deleting_through_one_instance_ends_subscriptions_on_another() {
         deleted.elapsed()
     );
 }
+
+/// §8.7: when an instance's `LISTEN` connection is lost, it reconnects and its subscriptions catch
+/// up from the store: writes committed while nobody listened are still poked, once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_catch_up_after_the_listen_connection_is_lost() {
+    const BEFORE: i64 = 5;
+    const AFTER: i64 = 60;
+    let Some(db) = messagedb_testpg::database("subscriptions_catch_up_after_listen_loss").await
+    else {
+        return;
+    };
+    let (a, b) = (Instance::start(&db).await, Instance::start(&db).await);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut subscription = Subscription::open(&client, &a, &format!("all=true&token={T}")).await;
+    let write = |n: i64| {
+        let client = client.clone();
+        let b = &b;
+        async move {
+            let (status, body) = rpc(
+                &client,
+                b,
+                json!(["stream.write", format!("gap-{}", n % 3), {"type": "T", "data": {}}]),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    for n in 0..BEFORE {
+        write(n).await;
+    }
+    for gpos in 1..=BEFORE {
+        assert_eq!(subscription.poke().await["globalPosition"], gpos);
+    }
+
+    // Cut every instance's LISTEN connection, then write at once: the first of these commits
+    // land while instance A is still reconnecting.
+    let (admin, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let cut: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query = 'LISTEN messagedb'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(cut, 2, "one LISTEN connection per instance");
+    for n in BEFORE..BEFORE + AFTER {
+        write(n).await;
+    }
+    let mut heard = Vec::new();
+    while heard.len() < AFTER as usize {
+        heard.push(
+            subscription.poke().await["globalPosition"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        heard,
+        (BEFORE + 1..=BEFORE + AFTER).collect::<Vec<_>>(),
+        "every write, once, in order, across the reconnection"
+    );
+}
