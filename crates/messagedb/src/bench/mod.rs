@@ -9,6 +9,7 @@
 //! the same runs through [`run_once`], watching [`Phase`] to time its measurements.
 
 pub mod compare;
+pub mod fanout;
 pub mod machine;
 pub mod recorder;
 pub mod report;
@@ -301,7 +302,7 @@ pub async fn run_once(
     let new_recorder = || Recorder::new(Arc::clone(&progress));
     let recorders: Vec<Recorder> = if load.workload == Workload::SseFanout {
         let writer = clients.into_iter().next().context("no worker")?;
-        workload::run_fanout(
+        fanout::run_fanout(
             writer,
             Arc::clone(&shape),
             clock,

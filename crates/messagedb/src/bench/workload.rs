@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
-use futures::StreamExt;
+use anyhow::Context;
 use messagedb_client::{CategoryOptions, Client, ClientError, ConsumerGroup};
 
-use super::recorder::{Outcome, Recorder, POKE, WRITE_TO_POKE};
+use super::fanout::{fanout_category, subscribe};
+use super::recorder::{Outcome, Recorder};
 
 /// A named load shape (`--workload`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,7 +75,7 @@ pub struct Clock {
 }
 
 impl Clock {
-    fn over(&self) -> bool {
+    pub(crate) fn over(&self) -> bool {
         Instant::now() >= self.deadline
     }
 }
@@ -107,7 +107,7 @@ pub fn worker_client(url: &str, token: Option<&str>) -> anyhow::Result<Client> {
 }
 
 /// Nanoseconds since the Unix epoch (the reference load's `counter`).
-fn unix_nanos() -> u128 {
+pub(crate) fn unix_nanos() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
@@ -166,7 +166,7 @@ pub fn write_body(
 }
 
 /// Runs `call`, and records it when it started inside the measurement window.
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     recorder: &mut Recorder,
     clock: &Clock,
     op: &'static str,
@@ -258,28 +258,6 @@ async fn seed_read_heavy(
     Ok(last)
 }
 
-fn fanout_category(shape: &Shape) -> String {
-    format!("bench_fanout{}", shape.tag)
-}
-
-/// Opens `/subscribe?category=…` and waits for `: ready`.
-async fn subscribe(client: &Client, category: &str) -> anyhow::Result<reqwest::Response> {
-    let response = client
-        .request(
-            reqwest::Method::GET,
-            &format!("/subscribe?category={category}"),
-        )
-        .send()
-        .await
-        .context("cannot open an SSE subscription")?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        bail!("SSE subscription refused: HTTP {status}: {body}");
-    }
-    Ok(response)
-}
-
 /// Runs worker `index` until the deadline and returns what it recorded.
 pub async fn run_worker(
     index: usize,
@@ -297,7 +275,7 @@ pub async fn run_worker(
             consumer_groups(index, workers, &client, &shape, &clock, &mut recorder).await
         }
         Workload::Contention => contention(index, &client, &shape, &clock, &mut recorder).await,
-        // sse-fanout's workers are started by `run_fanout`.
+        // sse-fanout's workers are started by `fanout::run_fanout`.
         Workload::SseFanout => {}
     }
     recorder
@@ -538,113 +516,6 @@ async fn contention(
     }
 }
 
-/// What the `sse-fanout` writer tells its subscribers' readers about its writes.
-#[derive(Default)]
-struct Writes {
-    /// When the write now in flight was sent (the writer has one in flight at a time).
-    in_flight: Option<Instant>,
-    /// Global position → (sent, acknowledged) of acknowledged writes.
-    acked: HashMap<i64, (Instant, Instant)>,
-}
-
-/// `sse-fanout`: one writer plus one reader task per subscription. Returns every recorder.
-///
-/// Each poke is recorded twice: `sse.poke` is the time from the write's acknowledgement to the
-/// poke's receipt (0 when the poke arrives first, which the server's publish-before-respond order
-/// makes common), and `sse.write_to_poke` the time from sending the write to the poke's receipt.
-pub async fn run_fanout(
-    client: Client,
-    shape: Arc<Shape>,
-    clock: Clock,
-    subscriptions: Vec<reqwest::Response>,
-    new_recorder: impl Fn() -> Recorder,
-) -> Vec<Recorder> {
-    let writes: Arc<Mutex<Writes>> = Arc::default();
-    let mut readers = Vec::new();
-    for response in subscriptions {
-        let writes = Arc::clone(&writes);
-        let mut rec = new_recorder();
-        readers.push(tokio::spawn(async move {
-            let mut body = response.bytes_stream();
-            let mut pending = Vec::new();
-            let deadline = tokio::time::Instant::from_std(clock.deadline);
-            while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, body.next()).await {
-                let received = Instant::now();
-                pending.extend_from_slice(&chunk);
-                while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
-                    let event: Vec<u8> = pending.drain(..end + 2).collect();
-                    let Some(gpos) = poke_global_position(&event) else {
-                        continue;
-                    };
-                    if received < clock.window_start {
-                        continue;
-                    }
-                    let known = writes.lock().ok().map(|w| match w.acked.get(&gpos) {
-                        Some(&(sent, acked)) => (Some(sent), Some(acked)),
-                        None => (w.in_flight, None),
-                    });
-                    let (sent, acked) = known.unwrap_or((None, None));
-                    let after_ack =
-                        acked.map_or(Duration::ZERO, |at| received.saturating_duration_since(at));
-                    rec.record(POKE, after_ack, Outcome::Ok);
-                    if let Some(sent) = sent {
-                        rec.record(
-                            WRITE_TO_POKE,
-                            received.saturating_duration_since(sent),
-                            Outcome::Ok,
-                        );
-                    }
-                }
-            }
-            rec
-        }));
-    }
-    let mut writer = new_recorder();
-    let mut c = 0u64;
-    let mut body = String::with_capacity(512);
-    let category = fanout_category(&shape);
-    while !clock.over() {
-        let stream = format!("{category}-{}", c % u64::from(shape.streams));
-        write_body(&mut body, &stream, shape.payload, None, unix_nanos());
-        let sent = Instant::now();
-        if let Ok(mut w) = writes.lock() {
-            w.in_flight = Some(sent);
-        }
-        let result = timed(
-            &mut writer,
-            &clock,
-            "stream.write",
-            client.call_body(body.clone().into_bytes()),
-        )
-        .await;
-        let acked = Instant::now();
-        if let Ok(raw) = result {
-            if let Ok(written) = serde_json::from_str::<messagedb_client::WriteResult>(raw.get()) {
-                if let Ok(mut w) = writes.lock() {
-                    w.acked.insert(written.global_position, (sent, acked));
-                }
-            }
-        }
-        c += 1;
-    }
-    let mut recorders = vec![writer];
-    for reader in readers {
-        if let Ok(rec) = reader.await {
-            recorders.push(rec);
-        }
-    }
-    recorders
-}
-
-/// The `globalPosition` of an SSE poke event (`event: poke\ndata: {…}\n\n`); `None` for
-/// comments (`: ready`, `: keepalive`).
-pub fn poke_global_position(event: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(event).ok()?;
-    let data = text.lines().find_map(|l| l.strip_prefix("data: "))?;
-    let value: serde_json::Value = serde_json::from_str(data).ok()?;
-    value["globalPosition"].as_i64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,15 +550,6 @@ mod tests {
         write_body(&mut body, "s-1", Payload::Reference, None, 5);
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(value[2]["data"]["payload"], REFERENCE_PAYLOAD);
-    }
-
-    #[test]
-    fn pokes_are_parsed_and_comments_skipped() {
-        let poke =
-            b"event: poke\ndata: {\"stream\":\"a-1\",\"position\":5,\"globalPosition\":1234}\n\n";
-        assert_eq!(poke_global_position(poke), Some(1234));
-        assert_eq!(poke_global_position(b": ready\n\n"), None);
-        assert_eq!(poke_global_position(b": keepalive\n\n"), None);
     }
 
     #[test]
