@@ -398,14 +398,19 @@ impl Subscription {
             } => (self.cursor + 1).max(from_global_position.unwrap_or(0)),
         };
         loop {
-            let page = self.read_page(from).await?;
-            for message in &page {
-                self.offer(
-                    &message.stream_name,
-                    message.position,
-                    message.global_position,
-                )
-                .await?;
+            // Only what a poke needs is kept: a client that stalls mid-page pins no payloads.
+            let page: Vec<Committed> = self
+                .read_page(from)
+                .await?
+                .into_iter()
+                .map(|m| Committed {
+                    global_position: m.global_position,
+                    stream_name: m.stream_name,
+                    position: m.position,
+                })
+                .collect();
+            for c in &page {
+                self.offer_committed(c).await?;
             }
             let Some(last) = page.last() else {
                 return Ok(());
@@ -430,11 +435,20 @@ impl Subscription {
                 Ok(page) => return Ok(page),
                 Err(StoreError::NamespaceNotFound(_)) => return Err(End::NamespaceEnded),
                 Err(e) if attempt >= REPLAY_ATTEMPTS => {
-                    tracing::error!(namespace = %self.ns, error = %e, "subscription replay failed; ending the response");
+                    tracing::error!(
+                        namespace = %self.ns,
+                        error = %e,
+                        "subscription replay failed; ending the response"
+                    );
                     return Err(End::ReplayFailed);
                 }
                 Err(e) => {
-                    tracing::warn!(namespace = %self.ns, error = %e, attempt, "subscription replay read failed; retrying");
+                    tracing::warn!(
+                        namespace = %self.ns,
+                        error = %e,
+                        attempt,
+                        "subscription replay read failed; retrying"
+                    );
                     tokio::select! {
                         end = self.stop.wait() => return Err(end),
                         () = tokio::time::sleep(backoff) => {}

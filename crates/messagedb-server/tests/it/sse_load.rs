@@ -3,16 +3,18 @@
 //! * **Gap-free under load.** Four concurrent writers append 20,000 messages over 50 streams in
 //!   two categories. They call the store directly: the writer thread, commit and publication
 //!   are those of `stream.write`, and skipping HTTP keeps the test to seconds in debug builds
-//!   (the RPC-write-to-poke path is covered in `sse`). Subscriptions to one stream, one category, the
-//!   three members of a group of 3, and the whole namespace are opened before, during and after
-//!   the writes; each must receive every matching message exactly once, in ascending gpos, as
-//!   `category.get` reports them. Run on the in-memory and on the file-backed store.
+//!   (the RPC-write-to-poke path is covered in `sse`). Subscriptions to one stream, one
+//!   category, the three members of a group of 3, and the whole namespace are opened before,
+//!   during and after the writes; each must receive every matching message exactly once, in
+//!   ascending gpos, as `category.get` reports them. Run on the in-memory and on the
+//!   file-backed store.
 //! * **Slow consumer** (also checklist 113, with 10,000 messages instead of 100,000 to keep
 //!   debug runs short). A client stops reading while 10,000 messages are written, then resumes
 //!   and still gets every poke exactly once; writers never waited for it, the notifier's queue
 //!   never held more than its capacity, and the subscription went through the overflow path.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use messagedb_core::Store;
 use messagedb_server::ServerConfig;
@@ -23,8 +25,18 @@ use tokio::task::JoinHandle;
 
 use crate::app::{spawn_app, spawn_store, App, T};
 use crate::sse_client::{
-    append, assert_ascending, category_get, default_ns, gpos_set, within, Event, Poke, RawSse, Sse,
+    append, assert_ascending, category_get, default_ns, gpos_set, Event, Poke, RawSse, Sse,
 };
+
+/// The guard on bulk phases (thousands of writes or pokes): generous, because debug builds on
+/// a busy machine are slow, and it only exists to turn a hang into a failure.
+const BULK_PATIENCE: Duration = Duration::from_secs(180);
+
+async fn in_bulk<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BULK_PATIENCE, f)
+        .await
+        .expect("a bulk phase finished in time")
+}
 
 const WRITERS: usize = 4;
 const PER_WRITER: usize = 5_000;
@@ -110,7 +122,7 @@ impl Reader {
     async fn finish(self, expected: &[Poke]) -> (String, Vec<Poke>) {
         let last = expected.last().map_or(0, |p| p.global_position);
         self.last.send_replace(Some(last));
-        let pokes = within(self.task).await.expect("reader task");
+        let pokes = in_bulk(self.task).await.expect("reader task");
         (self.query, pokes)
     }
 }
@@ -143,7 +155,7 @@ async fn gap_free_under_load(app: App) {
     let writers: Vec<JoinHandle<()>> = (0..WRITERS).map(|w| writer(&app, w)).collect();
     // "During": once a fifth of the messages are in, while the writers keep going.
     let ns = default_ns();
-    let started = within(async {
+    let started = in_bulk(async {
         loop {
             let head = app.state.store().head(&ns).await.unwrap();
             if head >= (WRITERS * PER_WRITER / 5) as i64 {
@@ -158,7 +170,7 @@ async fn gap_free_under_load(app: App) {
     }
     let opened_at = app.state.store().head(&ns).await.unwrap();
     for writer in writers {
-        within(writer).await.expect("writer task");
+        in_bulk(writer).await.expect("writer task");
     }
     let total = (WRITERS * PER_WRITER) as i64;
     assert_eq!(app.state.store().head(&ns).await.unwrap(), total);
@@ -268,7 +280,7 @@ async fn a_slow_consumer_catches_up_without_gaps() {
 
     // The client reads nothing while the writes run; the writers never wait for it.
     let mut written = Vec::with_capacity(MESSAGES);
-    within(async {
+    in_bulk(async {
         for i in 0..MESSAGES {
             let stream = format!("slow-{}{padding}", i % 10);
             let positions = append(&app, &ns, &stream).await;
