@@ -10,7 +10,18 @@ RUNS      ?= 3
 PROFILES  ?= profiles
 THRESHOLD ?= 5%
 
-.PHONY: release profile-baseline profile profile-compare benchmark-all
+.PHONY: test test-deps release profile-baseline profile profile-compare benchmark-all
+
+# The whole test suite, from a fresh clone: installs what the browser tests need, then runs every
+# test of the workspace (the PostgreSQL tests start their own throwaway cluster).
+test: test-deps
+	cargo test --workspace
+
+# Debian's chromium (for the web console's end-to-end test; needs root when it is missing) and the
+# console's npm packages, pinned by console/package-lock.json.
+test-deps:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	cd console && npm ci --no-audit --no-fund
 
 # The optimised binary every measurement uses (debug builds are 10-30x slower).
 release:
