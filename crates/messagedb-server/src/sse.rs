@@ -25,7 +25,6 @@
 //! channel ends the body with its terminating chunk.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -46,7 +45,7 @@ use tokio::time::Instant;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Op};
-use crate::notifier::{NamespaceEnded, Notice, Notifier};
+use crate::notifier::{NamespaceEnded, Notice};
 use crate::{metrics, wire, AppState, SubscriptionGuard};
 
 /// Replay reads this many messages per store call.
@@ -200,9 +199,8 @@ pub async fn subscribe(State(state): State<AppState>, caller: Caller, uri: Uri) 
         Err(e) => return invalid(e),
     };
     let ns = caller.namespace().clone();
-    let notifier = Arc::clone(state.notifier());
     // Register before reading anything (§8.5 step 2).
-    let registration = notifier.register(&ns);
+    let registration = state.notifier().register(&ns);
     let cursor = match selection {
         Selection::All {
             from_global_position: None,
@@ -228,7 +226,6 @@ pub async fn subscribe(State(state): State<AppState>, caller: Caller, uri: Uri) 
         guard: state.track_subscription(),
         heartbeat: state.config().sse_heartbeat,
         state,
-        notifier,
         ns,
         selection,
         cursor,
@@ -298,7 +295,6 @@ struct Overflow;
 /// One open subscription, run by its own task.
 struct Subscription {
     state: AppState,
-    notifier: Arc<Notifier>,
     ns: NamespaceId,
     selection: Selection,
     /// The gpos of the last poke sent (or `H`).
@@ -376,7 +372,7 @@ impl Subscription {
                     // Discard the queue by registering afresh, then read what it lost.
                     self.receiver = self.receiver.resubscribe();
                     metrics::sse_caught_up();
-                    self.notifier.caught_up();
+                    self.state.notifier().caught_up();
                 }
                 Err(end) => return end,
             }
