@@ -145,12 +145,20 @@ async fn shutdown_ends_every_subscription() {
     assert_eq!(raw.event().await, Some(Event::Ready));
     let (_, gpos) = app.write("s-1", "T", json!({})).await;
     assert_eq!(live.pokes(1).await[0].global_position, gpos);
+    assert_eq!(replaying.pokes(1).await[0].global_position, gpos);
+    loop {
+        match raw.event().await {
+            Some(Event::Poke(p)) => break assert_eq!(p.global_position, gpos),
+            Some(Event::Keepalive) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 
     let state = app.state.clone();
     within(app.shutdown()).await;
     live.expect_end().await;
-    assert_eq!(replaying.until_end().await.len(), 1);
-    assert_eq!(raw.until_end().await.len(), 1);
+    replaying.expect_end().await;
+    assert!(raw.until_end().await.is_empty());
     // The connection closes after the terminating chunk.
     assert!(raw.rest().await.is_empty());
     assert_eq!(state.subscriptions(), 0);
