@@ -62,7 +62,7 @@ for run in $(seq 1 "$RUNS"); do
   I=$(elapsed_s "$DIR.import"); E=$(elapsed_s "$DIR.export.time")
   awk -v r="$run" -v n="$COUNT" -v i="$I" -v e="$E" -v hi="$HWM_IMPORT" -v he="$HWM_EXPORT" \
     -v ci="$(max_rss_kib "$DIR.import")" -v ce="$(max_rss_kib "$DIR.export.time")" -v db="$DB" \
-    'BEGIN { printf "%d %.1f %.0f %.1f %.0f %.1f %.1f %.1f %.1f %d\n", r, i, n / i, e, n / e, hi / 1024, he / 1024, ci / 1024, ce / 1024, db }'
+    'BEGIN { printf "%d %.2f %.0f %.2f %.0f %.1f %.1f %.1f %.1f %d\n", r, i, n / i, e, n / e, hi / 1024, he / 1024, ci / 1024, ce / 1024, db }'
   grep -h "^Imported: .* in " "$DIR.import" | tail -1
   rm -rf "$DIR" "$DIR.export" "$DIR.log" "$DIR.import" "$DIR.export.time"
 done
