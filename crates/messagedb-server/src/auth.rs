@@ -11,9 +11,16 @@
 //! rotations made on other instances; deletions made here evict the entry at once. The cache only
 //! ever accepts: a token that does not match the cached hash is checked against the store, so a
 //! namespace re-created or rotated on another instance works immediately.
+//!
+//! A token text that was verified is remembered next to its namespace's entry, so a request with
+//! a known token is authenticated by one map lookup: no token parsing, no SHA-256, no allocation.
+//! That shortcut is only taken while the namespace's own entry is fresh and holds the hash the
+//! token was verified against, so it accepts exactly what the full check would accept from the
+//! cache.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -31,15 +38,21 @@ pub const CACHE_TTL: Duration = Duration::from_millis(500);
 /// The description of namespaces that test mode creates on first use.
 pub const AUTO_CREATED_DESCRIPTION: &str = "Auto-created in test mode";
 
-/// The namespace a request is bound to.
+/// Verified token texts kept at most; beyond this the memo is cleared (only valid tokens get in,
+/// so this bounds what rotations leave behind, not what callers can add).
+const MAX_VERIFIED_TOKENS: usize = 4096;
+
+/// The namespace a request is bound to. Cheap to clone (the cache hands out clones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    namespace: NamespaceId,
+    namespace: Arc<NamespaceId>,
 }
 
 impl Caller {
     pub fn new(namespace: NamespaceId) -> Caller {
-        Caller { namespace }
+        Caller {
+            namespace: Arc::new(namespace),
+        }
     }
 
     pub fn namespace(&self) -> &NamespaceId {
@@ -72,7 +85,7 @@ impl FromRequestParts<AppState> for Caller {
 /// Binds presented credentials (or their absence, as an error) to a namespace.
 pub async fn authenticate(
     state: &AppState,
-    presented: Result<String, ApiError>,
+    presented: Result<Cow<'_, str>, ApiError>,
 ) -> Result<Caller, ApiError> {
     let test_mode = state.config().test_mode;
     let anonymous = || Caller::new(NamespaceId::default_namespace());
@@ -81,6 +94,9 @@ pub async fn authenticate(
         Err(_) if test_mode => return Ok(anonymous()),
         Err(e) => return Err(e),
     };
+    if let Some(caller) = state.auth_cache().verified(&text) {
+        return Ok(caller);
+    }
     let token = match Token::parse(&text) {
         Ok(token) => token,
         Err(_) if test_mode => return Ok(anonymous()),
@@ -101,7 +117,7 @@ pub async fn authenticate(
     };
     let presented_hash = token.hash();
     if state.auth_cache().get(&id) == Some(presented_hash) {
-        return Ok(Caller::new(id));
+        return Ok(state.auth_cache().remember(&text, id, presented_hash));
     }
     // Not cached, or cached with another hash: a namespace re-created or rotated elsewhere must
     // work at once, so a mismatch is only final once the store has been asked.
@@ -111,18 +127,21 @@ pub async fn authenticate(
         None => return Err(unauthorized(id.as_str())),
     };
     if stored == presented_hash {
-        Ok(Caller::new(id))
+        Ok(state.auth_cache().remember(&text, id, presented_hash))
     } else {
         Err(unauthorized(id.as_str()))
     }
 }
 
 /// Extracts the token text (§4.3); the error is the normal-mode 401.
-pub fn credentials(query: Option<&str>, header: Option<&HeaderValue>) -> Result<String, ApiError> {
+pub fn credentials<'a>(
+    query: Option<&'a str>,
+    header: Option<&'a HeaderValue>,
+) -> Result<Cow<'a, str>, ApiError> {
     if let Some(query) = query {
         let first = form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "token");
         if let Some((_, value)) = first.filter(|(_, value)| !value.is_empty()) {
-            return Ok(value.into_owned());
+            return Ok(value);
         }
     }
     let header = header.map(HeaderValue::as_bytes).unwrap_or_default();
@@ -139,7 +158,7 @@ pub fn credentials(query: Option<&str>, header: Option<&HeaderValue>) -> Result<
     if token.is_empty() {
         return Err(required("Token required"));
     }
-    Ok(String::from_utf8_lossy(token).into_owned())
+    Ok(String::from_utf8_lossy(token))
 }
 
 fn required(message: &'static str) -> ApiError {
@@ -198,29 +217,78 @@ async fn auto_create(
     }
 }
 
-/// Recently verified token hashes, by namespace.
+/// Recently verified token hashes, by namespace, and the token texts verified against them.
 #[derive(Debug, Default)]
 pub struct AuthCache {
-    entries: RwLock<HashMap<NamespaceId, (TokenHash, Instant)>>,
+    inner: RwLock<Entries>,
 }
 
-impl AuthCache {
-    pub fn get(&self, id: &NamespaceId) -> Option<TokenHash> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries
+#[derive(Debug, Default)]
+struct Entries {
+    /// The stored hash of each namespace and when it was read from the store.
+    hashes: HashMap<NamespaceId, (TokenHash, Instant)>,
+    /// Token texts that matched a namespace's hash; valid only while `hashes` still holds that
+    /// hash, fresh.
+    tokens: HashMap<Box<str>, (Caller, TokenHash)>,
+}
+
+impl Entries {
+    fn fresh_hash(&self, id: &NamespaceId) -> Option<TokenHash> {
+        self.hashes
             .get(id)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
             .map(|(hash, _)| *hash)
     }
+}
+
+impl AuthCache {
+    pub fn get(&self, id: &NamespaceId) -> Option<TokenHash> {
+        self.read().fresh_hash(id)
+    }
+
+    /// The caller of a token text verified before, if its namespace's entry still vouches for it.
+    pub fn verified(&self, text: &str) -> Option<Caller> {
+        let entries = self.read();
+        let (caller, hash) = entries.tokens.get(text)?;
+        (entries.fresh_hash(caller.namespace()) == Some(*hash)).then(|| caller.clone())
+    }
+
+    /// Notes that `text` matched `hash`, the hash of namespace `id`; returns its caller.
+    pub fn remember(&self, text: &str, id: NamespaceId, hash: TokenHash) -> Caller {
+        let caller = Caller::new(id);
+        let mut entries = self.write();
+        if entries.tokens.len() >= MAX_VERIFIED_TOKENS {
+            entries.tokens.clear();
+        }
+        entries.tokens.insert(text.into(), (caller.clone(), hash));
+        caller
+    }
 
     pub fn put(&self, id: NamespaceId, hash: TokenHash) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.insert(id, (hash, Instant::now()));
+        let mut entries = self.write();
+        // A rotated token leaves its old text behind: drop it rather than keep it for ever.
+        if entries.hashes.get(&id).is_some_and(|(old, _)| *old != hash) {
+            entries
+                .tokens
+                .retain(|_, (caller, _)| *caller.namespace() != id);
+        }
+        entries.hashes.insert(id, (hash, Instant::now()));
     }
 
     pub fn forget(&self, id: &NamespaceId) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.remove(id);
+        let mut entries = self.write();
+        entries.hashes.remove(id);
+        entries
+            .tokens
+            .retain(|_, (caller, _)| caller.namespace() != id);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -258,7 +326,8 @@ mod tests {
             (Some("tokenx=1"), Some("Bearer h"), Ok("h")),
         ];
         for (query, auth, expected) in cases {
-            let got = credentials(query, auth.map(header).as_ref());
+            let header_value = auth.map(header);
+            let got = credentials(query, header_value.as_ref());
             match expected {
                 Ok(token) => assert_eq!(got.unwrap(), token, "{query:?} {auth:?}"),
                 Err(message) => {
@@ -282,5 +351,30 @@ mod tests {
         assert_eq!(cache.get(&id), Some(hash));
         cache.forget(&id);
         assert_eq!(cache.get(&id), None);
+    }
+
+    #[test]
+    fn a_verified_token_is_accepted_only_while_its_namespace_entry_vouches_for_it() {
+        let cache = AuthCache::default();
+        let id = NamespaceId::parse("t").unwrap();
+        let hash = TokenHash::from_bytes([7; 32]);
+        let other = TokenHash::from_bytes([8; 32]);
+        // Remembered without a namespace entry: nothing vouches for it yet.
+        let caller = cache.remember("ns_x_1", id.clone(), hash);
+        assert_eq!(caller.namespace(), &id);
+        assert_eq!(cache.verified("ns_x_1"), None);
+        cache.put(id.clone(), hash);
+        assert_eq!(cache.verified("ns_x_1"), Some(caller.clone()));
+        assert_eq!(cache.verified("ns_x_2"), None);
+        // Rotated: the old text no longer passes, and is dropped.
+        cache.put(id.clone(), other);
+        assert_eq!(cache.verified("ns_x_1"), None);
+        cache.put(id.clone(), hash);
+        assert_eq!(cache.verified("ns_x_1"), None);
+        // Forgotten namespaces take their token texts with them.
+        cache.remember("ns_x_1", id.clone(), hash);
+        assert_eq!(cache.verified("ns_x_1"), Some(caller));
+        cache.forget(&id);
+        assert_eq!(cache.verified("ns_x_1"), None);
     }
 }
