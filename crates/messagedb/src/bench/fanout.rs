@@ -54,10 +54,13 @@ struct Writes {
 /// Each poke is recorded twice: `sse.poke` is the time from the write's acknowledgement to the
 /// poke's receipt (0 when the poke arrives first, which the server's publish-before-respond order
 /// makes common), and `sse.write_to_poke` the time from sending the write to the poke's receipt.
+/// With `rate`, the writer starts one write per `1/rate` s (see [`Pacer`]); without, it writes
+/// back to back.
 pub async fn run_fanout(
     client: Client,
     shape: Arc<Shape>,
     clock: Clock,
+    rate: Option<u32>,
     subscriptions: Vec<reqwest::Response>,
     new_recorder: impl Fn() -> Recorder,
 ) -> Vec<Recorder> {
@@ -105,7 +108,14 @@ pub async fn run_fanout(
     let mut c = 0u64;
     let mut body = String::with_capacity(512);
     let category = fanout_category(&shape);
+    let mut pacer = rate.map(Pacer::new);
     while !clock.over() {
+        if let Some(pacer) = &mut pacer {
+            pacer.wait().await;
+            if clock.over() {
+                break;
+            }
+        }
         let stream = format!("{category}-{}", c % u64::from(shape.streams));
         write_body(&mut body, &stream, shape.payload, None, unix_nanos());
         let sent = Instant::now();
@@ -138,6 +148,31 @@ pub async fn run_fanout(
     recorders
 }
 
+/// Paces the `sse-fanout` writer at a fixed number of writes per second.
+///
+/// The writer has one write in flight at a time, so a write slower than the period delays the next
+/// tick; `MissedTickBehavior::Burst` then lets the writer catch up back to back, so the rate over
+/// the run stays the requested one whenever the server can sustain it at all. When it cannot, the
+/// report's `writes_per_sec` (the achieved rate) falls below `rate` and says so.
+pub struct Pacer {
+    interval: tokio::time::Interval,
+}
+
+impl Pacer {
+    /// A pacer for `per_second` writes per second; the first tick is immediate.
+    pub fn new(per_second: u32) -> Pacer {
+        let period = Duration::from_secs(1) / per_second.max(1);
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        Pacer { interval }
+    }
+
+    /// Waits until the next write may start.
+    pub async fn wait(&mut self) {
+        self.interval.tick().await;
+    }
+}
+
 /// The `globalPosition` of an SSE poke event (`event: poke\ndata: {…}\n\n`); `None` for
 /// comments (`: ready`, `: keepalive`).
 pub fn poke_global_position(event: &[u8]) -> Option<i64> {
@@ -158,5 +193,14 @@ mod tests {
         assert_eq!(poke_global_position(poke), Some(1234));
         assert_eq!(poke_global_position(b": ready\n\n"), None);
         assert_eq!(poke_global_position(b": keepalive\n\n"), None);
+    }
+
+    #[tokio::test]
+    async fn the_pacer_period_is_one_over_the_rate() {
+        assert_eq!(Pacer::new(1000).interval.period(), Duration::from_millis(1));
+        assert_eq!(
+            Pacer::new(3).interval.period(),
+            Duration::from_nanos(333_333_333)
+        );
     }
 }

@@ -160,6 +160,37 @@ fn sse_fanout_measures_write_to_poke() {
 }
 
 #[test]
+fn sse_fanout_paces_its_writer_at_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let report = bench(
+        &server,
+        dir.path(),
+        &[
+            "--workload",
+            "sse-fanout",
+            "--duration",
+            "2s",
+            "--rate",
+            "50",
+        ],
+    );
+    assert_complete(&report, "sse-fanout");
+    assert_eq!(report["rate"], 50);
+    let writes = report["ops"]["stream.write"]["total_ops"].as_u64().unwrap();
+    // Ticks come every 20 ms from an immediate first one, and the clock stops new writes at the
+    // deadline: never more than rate × duration + 1, however fast the server is.
+    assert!(writes <= 2 * 50 + 1, "{writes} writes at 50/s for 2 s");
+    // A loose lower bound: a noisy machine may delay ticks, and the pacer catches up in bursts.
+    let achieved = report["writes_per_sec"].as_f64().unwrap();
+    assert!(
+        (25.0..=55.0).contains(&achieved),
+        "achieved {achieved} writes/s of 50"
+    );
+    assert_eq!(achieved, writes as f64 / 2.0);
+}
+
+#[test]
 fn runs_report_every_run_and_the_spread() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
@@ -205,6 +236,8 @@ fn usage_errors_exit_2() {
         vec!["bench", "--workers", "0"],
         vec!["bench", "--workload", "reference-mix", "--streams", "5"],
         vec!["bench", "--duration", "soon"],
+        vec!["bench", "--workload", "write-only", "--rate", "100"],
+        vec!["bench", "--workload", "sse-fanout", "--rate", "0"],
     ] {
         let out = Launch::new(&args).output();
         assert_eq!(
