@@ -19,7 +19,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::Router;
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
@@ -28,6 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use crate::router::App;
 
 /// A `/rpc` request must arrive completely within this long of its first byte.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
@@ -47,7 +48,7 @@ pub struct Arrival(pub Instant);
 
 /// Serves `stream` until it closes, the watcher gives up on it, or (after `shutdown` flips to
 /// true) its in-flight request has been answered.
-pub async fn serve(stream: TcpStream, router: Router, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(stream: TcpStream, app: App, mut shutdown: watch::Receiver<bool>) {
     let activity = Arc::new(Activity::new(Instant::now()));
     let io = TokioIo::new(Monitored {
         io: stream,
@@ -55,12 +56,12 @@ pub async fn serve(stream: TcpStream, router: Router, mut shutdown: watch::Recei
     });
     let service_activity = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-        let router = router.clone();
+        let app = app.clone();
         let activity = Arc::clone(&service_activity);
         async move {
             let serving = Serving::begin(activity);
             request.extensions_mut().insert(Arrival(serving.arrival));
-            let response = crate::router::handle(router, request.map(Body::new)).await;
+            let response = crate::router::handle(app, request.map(Body::new)).await;
             Ok::<_, Infallible>(response.map(|body| InService {
                 body,
                 _serving: serving,

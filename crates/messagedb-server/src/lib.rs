@@ -174,7 +174,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router::build(state.clone());
+    let app = router::App::new(state.clone());
     let upkeep = tokio::spawn(metrics::upkeep());
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -186,7 +186,7 @@ pub async fn serve(
                 Ok((stream, _peer)) => {
                     // Small request/response exchanges must not wait for Nagle.
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, router.clone(), stopped.clone()));
+                    connections.spawn(connection::serve(stream, app.clone(), stopped.clone()));
                 }
                 // Running out of file descriptors and similar are transient: keep serving.
                 Err(e) => {

@@ -5,16 +5,22 @@
 //! disabled endpoint, gets the fixed 404 body. Handlers that need credentials take a [`Caller`],
 //! so authentication always runs first; `/rpc` checks the HTTP method only after it (§5.1).
 //! `/subscribe` takes any method, like EventoDB.
+//!
+//! `POST /rpc`, nearly every request a server sees, skips the axum router: [`handle`] runs the
+//! same extractor and handler directly, saving the route lookup, its request extensions and two
+//! boxed futures per call. Every other request, including `/rpc` with another method, goes
+//! through the router as before.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
+use futures::future::Either;
 use futures::FutureExt;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, SERVER};
 use http::{HeaderMap, StatusCode, Uri};
@@ -31,6 +37,22 @@ use crate::{alloc_scope, console, debug, import, metrics, sse, AppState};
 /// How much of an over-limit body is read and discarded so the client sees the 413 instead of a
 /// reset connection; beyond this the connection is simply closed after the answer.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// What a connection serves: the routes, and the state for the direct `/rpc` path.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    pub fn new(state: AppState) -> App {
+        App {
+            router: build(state.clone()),
+            state,
+        }
+    }
+}
 
 /// The application's routes for this configuration.
 pub fn build(state: AppState) -> Router {
@@ -56,11 +78,16 @@ pub fn build(state: AppState) -> Router {
 }
 
 /// Runs one request through the router, catching panics, adding `Server`, and logging it.
-pub async fn handle(router: Router, request: Request) -> Response {
+pub async fn handle(app: App, request: Request) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let target = log_target(request.uri());
-    let outcome = AssertUnwindSafe(alloc_scope::instrument(router.oneshot(request)))
+    let endpoint = if method == http::Method::POST && request.uri().path() == "/rpc" {
+        Either::Left(rpc_direct(app.state, request))
+    } else {
+        Either::Right(app.router.oneshot(request))
+    };
+    let outcome = AssertUnwindSafe(alloc_scope::instrument(endpoint))
         .catch_unwind()
         .await;
     let mut response = match outcome {
@@ -152,6 +179,20 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
         HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     response
+}
+
+/// `POST /rpc` without the router: the extractors and handler its route would run.
+async fn rpc_direct(
+    state: AppState,
+    request: Request,
+) -> Result<Response, std::convert::Infallible> {
+    let (mut parts, body) = request.into_parts();
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    let request = Request::from_parts(parts, body);
+    Ok(rpc_endpoint(State(state), caller, request).await)
 }
 
 /// `/rpc` (§5.1): authenticate (the extractor), then method, body limit, envelope, arguments,
