@@ -8,6 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::{on_both_backends, spawn_app, spawn_with, T};
 
+/// Serialises the tests that take a CPU profile (see `debug_endpoints`).
+static PROFILE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 on_both_backends! {
 /// A1, A2, A3, A7.
 #[tokio::test]
@@ -282,6 +285,9 @@ async fn debug_endpoints() {
     assert_eq!(allocs.status, 200);
     assert!(allocs.body.contains("resident_bytes: "), "{}", allocs.body);
 
+    // The CPU profiler is process-wide and a second concurrent profile gets 409, so the copies of
+    // this test (one per backend, run in parallel in this process) take turns.
+    let _turn = PROFILE_TURN.lock().await;
     let response = app
         .client
         .get(app.url("/debug/pprof/profile?seconds=1"))
