@@ -3,67 +3,10 @@
 //! instance are poked to subscribers on another, because every instance hears the clear and the
 //! imported records through its `LISTEN` connection.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::servers::{rpc, Instance, T};
-
-/// How long one expected event may take.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A `/subscribe` response, read event block by event block.
-struct Subscription {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-impl Subscription {
-    async fn open(client: &reqwest::Client, to: &Instance, query: &str) -> Subscription {
-        let response = client
-            .get(to.url(&format!("/subscribe?{query}")))
-            .send()
-            .await
-            .expect("subscribe");
-        assert_eq!(response.status(), 200);
-        let mut subscription = Subscription {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        };
-        assert_eq!(subscription.next().await.as_deref(), Some(": ready"));
-        subscription
-    }
-
-    /// The next event block other than a keepalive, or `None` when the response has ended.
-    async fn next(&mut self) -> Option<String> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block = self.buffer[..end].to_owned();
-                self.buffer.drain(..end + 2);
-                if block == ": keepalive" {
-                    continue;
-                }
-                return Some(block);
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.body.next())
-                .await
-                .expect("an event within the patience")?;
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk.expect("body chunk")).expect("UTF-8"));
-        }
-    }
-
-    /// The next poke's global position.
-    async fn poke(&mut self) -> i64 {
-        let block = self.next().await.expect("a poke, not the end");
-        let data = block
-            .strip_prefix("event: poke\ndata: ")
-            .unwrap_or_else(|| panic!("not a poke: {block:?}"));
-        let poke: Value = serde_json::from_str(data).expect("poke JSON");
-        poke["globalPosition"].as_i64().expect("globalPosition")
-    }
-}
+use crate::subscription::Subscription;
 
 /// One export record (§9.2) in stream `y-1`.
 fn record(pos: i64, gpos: i64) -> String {
@@ -118,7 +61,7 @@ async fn a_forced_import_through_one_instance_ends_subscriptions_on_another() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(before.poke().await, 2);
+    assert_eq!(before.poke_gpos().await, 2);
 
     let done = import(&client, &a, "?force=true", record(0, 5) + &record(1, 6)).await;
     assert_eq!(done["imported"], 2, "{done}");
@@ -134,8 +77,8 @@ async fn a_forced_import_through_one_instance_ends_subscriptions_on_another() {
     let mut after = Subscription::open(&client, &b, &format!("all=true&token={T}")).await;
     let done = import(&client, &a, "", record(2, 10) + &record(3, 11)).await;
     assert_eq!(done["imported"], 2, "{done}");
-    assert_eq!(after.poke().await, 10);
-    assert_eq!(after.poke().await, 11);
+    assert_eq!(after.poke_gpos().await, 10);
+    assert_eq!(after.poke_gpos().await, 11);
 
     let (status, written) = rpc(
         &client,
@@ -146,5 +89,5 @@ async fn a_forced_import_through_one_instance_ends_subscriptions_on_another() {
     assert_eq!(status, 200);
     assert_eq!(written["globalPosition"], 12, "{written}");
     assert_eq!(written["position"], 4, "{written}");
-    assert_eq!(after.poke().await, 12);
+    assert_eq!(after.poke_gpos().await, 12);
 }

@@ -8,6 +8,7 @@ mod import;
 mod instances;
 mod layout;
 mod servers;
+mod subscription;
 mod subscriptions;
 mod support;
 mod tls;

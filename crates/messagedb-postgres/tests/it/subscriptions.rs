@@ -5,66 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::servers::{rpc, rpc_as, Instance, T};
-
-/// How long one expected event may take.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A `/subscribe` response, read event by event.
-struct Subscription {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-impl Subscription {
-    async fn open(client: &reqwest::Client, to: &Instance, query: &str) -> Subscription {
-        let response = client
-            .get(to.url(&format!("/subscribe?{query}")))
-            .send()
-            .await
-            .expect("subscribe");
-        assert_eq!(response.status(), 200);
-        let mut subscription = Subscription {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        };
-        assert_eq!(subscription.next().await.as_deref(), Some(": ready"));
-        subscription
-    }
-
-    /// The next event block, or `None` when the response has ended.
-    async fn next(&mut self) -> Option<String> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block = self.buffer[..end].to_owned();
-                self.buffer.drain(..end + 2);
-                return Some(block);
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.body.next())
-                .await
-                .expect("an event within the patience")?;
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk.expect("body chunk")).expect("UTF-8"));
-        }
-    }
-
-    /// The next poke's data, skipping keepalives.
-    async fn poke(&mut self) -> Value {
-        loop {
-            let block = self.next().await.expect("a poke, not the end");
-            if block == ": keepalive" {
-                continue;
-            }
-            let data = block
-                .strip_prefix("event: poke\ndata: ")
-                .unwrap_or_else(|| panic!("not a poke: {block:?}"));
-            return serde_json::from_str(data).expect("poke JSON");
-        }
-    }
-}
+use crate::subscription::Subscription;
 
 /// K99: an `all=true` subscriber on instance A receives every write made through instance B,
 /// exactly once and in global-position order, including writes made concurrently.
