@@ -46,7 +46,7 @@ use tokio::time::Instant;
 use crate::auth::Caller;
 use crate::error::{ApiError, Op};
 use crate::notifier::{NamespaceEnded, Notice};
-use crate::{metrics, wire, AppState, SubscriptionGuard};
+use crate::{metrics, AppState, SubscriptionGuard};
 
 /// Replay reads this many messages per store call.
 pub const PAGE: u32 = 1000;
@@ -266,17 +266,11 @@ fn stream_response(mut chunks: mpsc::Receiver<Bytes>) -> Response {
     response
 }
 
-/// One poke event, one chunk (§8.3): keys in the SPEC's order, compact, LF endings. The stream
-/// name is JSON-escaped, so even a name with a newline cannot break the framing.
+/// One poke event as its own chunk (§8.3), encoded by [`crate::poke::encode_poke`]. Each chunk
+/// is handed to the response body, so it owns its bytes.
 pub fn poke(stream_name: &str, position: i64, global_position: i64) -> Bytes {
     let mut out = String::with_capacity(80 + stream_name.len());
-    out.push_str("event: poke\ndata: {\"stream\":");
-    wire::push_str(&mut out, stream_name);
-    out.push_str(",\"position\":");
-    wire::push_i64(&mut out, position);
-    out.push_str(",\"globalPosition\":");
-    wire::push_i64(&mut out, global_position);
-    out.push_str("}\n\n");
+    crate::poke::encode_poke(&mut out, stream_name, position, global_position);
     Bytes::from(out)
 }
 
