@@ -331,10 +331,9 @@ impl Writer {
             };
             outcomes.push(outcome);
         }
-        if next != self.next_global_position {
-            tx.prepare_cached("UPDATE counter SET next_global_position = ?1")?
-                .execute([next])?;
-        }
+        // The counter row is not moved here: the appended rows themselves say where the next
+        // position is (see `next_global_position`). Only `clear`, which removes rows, and
+        // `import` must write it. One page and one statement less per commit.
         tx.commit()?;
         self.next_global_position = next;
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -363,11 +362,7 @@ impl Writer {
         }
         // Never backwards: an import below the head leaves the counter where it was.
         let next = self.next_global_position.max(highest + 1);
-        if next != self.next_global_position {
-            tx.prepare_cached("UPDATE counter SET next_global_position = ?1")
-                .and_then(|mut stmt| stmt.execute([next]))
-                .map_err(sqlite)?;
-        }
+        save_counter(&tx, next).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         self.next_global_position = next;
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -395,9 +390,16 @@ impl Writer {
         if gate.status() == Status::Deleted {
             return Err(StoreError::NamespaceNotFound(shared.id.clone()));
         }
-        self.conn
-            .execute("DELETE FROM messages", [])
+        // The counter row is what keeps the removed positions from being handed out again
+        // after a restart, so it is saved in the same transaction.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(error::sqlite)?;
+        tx.execute("DELETE FROM messages", [])
+            .map_err(error::sqlite)?;
+        save_counter(&tx, self.next_global_position).map_err(error::sqlite)?;
+        tx.commit().map_err(error::sqlite)?;
         self.shared.publisher.ended(&self.shared.id);
         drop(gate);
         Ok(())
@@ -542,8 +544,17 @@ fn apply(
     }))
 }
 
-/// The counter, or one past the highest stored position if that is larger (a counter must
-/// never hand out a used position, whatever happened to the row).
+/// Writes the counter row. Appends do not move it (their rows are the record); it is saved
+/// before rows are removed (`clear`) and when an import moves it.
+fn save_counter(conn: &Connection, next: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE counter SET next_global_position = ?1")?
+        .execute([next])?;
+    Ok(())
+}
+
+/// The next global position to hand out: one past the highest stored position, or the
+/// counter row if that is larger (after a `clear` removed the rows, or an import below the
+/// head). Appends do not update the row, so the stored rows are what covers them.
 fn next_global_position(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT max((SELECT next_global_position FROM counter), \
@@ -716,6 +727,45 @@ mod tests {
             handle.commits(),
             commits_before + 1,
             "one transaction for the batch"
+        );
+        store.close().await;
+    }
+
+    /// Appends do not move the counter row, so a restart derives the next position from the
+    /// stored rows; after a `clear` removed them, the saved row is what keeps the old positions
+    /// from being handed out again.
+    #[tokio::test]
+    async fn positions_are_never_reused_across_clear_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = NamespaceId::parse("restart").unwrap();
+        let global_position = |outcome: WriteOutcome| match outcome {
+            WriteOutcome::Appended(p) => p.global_position,
+            other => panic!("not appended: {other:?}"),
+        };
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        for expected in 1..=3 {
+            let outcome = store.write(&ns, message("s-1")).await.unwrap();
+            assert_eq!(global_position(outcome), expected);
+        }
+        store.close().await;
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let outcome = store.write(&ns, message("s-1")).await.unwrap();
+        assert_eq!(global_position(outcome), 4, "continues after the stored rows");
+        store.clear_namespace(&ns).await.unwrap();
+        store.close().await;
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let outcome = store.write(&ns, message("s-1")).await.unwrap();
+        assert_eq!(
+            global_position(outcome),
+            5,
+            "positions removed by clear are not handed out again"
         );
         store.close().await;
     }
