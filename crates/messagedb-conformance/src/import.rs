@@ -164,6 +164,21 @@ pub async fn the_counter_never_moves_backwards(store: Arc<dyn Store>) {
     assert_eq!(store.head(&ns).await.unwrap(), 5002);
 }
 
+/// A stream written to, then extended by an import, continues after the imported position
+/// (a writer that remembers stream versions must forget them when an import commits).
+pub async fn writes_continue_after_imported_positions(store: Arc<dyn Store>) {
+    let ns = namespace(&*store, "import-extends").await;
+    append_to(&*store, &ns, "e-1").await;
+    append_to(&*store, &ns, "e-1").await;
+    import(&*store, &ns, vec![record("e-1", 2, 100), record("e-1", 3, 101)]).await;
+    let after = append_to(&*store, &ns, "e-1").await;
+    assert_eq!((after.position, after.global_position), (4, 102));
+    assert_eq!(
+        store.stream_version(&ns, &stream("e-1")).await.unwrap(),
+        Some(4)
+    );
+}
+
 /// The committed records are reported in gpos order, whatever their order in the batch.
 pub async fn imports_are_reported_in_global_order(store: Arc<dyn Store>) {
     let recorder = Recorder::install(&*store);

@@ -178,6 +178,7 @@ macro_rules! store_conformance_tests {
                 records_keep_every_field,
                 collisions_refuse_the_whole_batch,
                 the_counter_never_moves_backwards,
+                writes_continue_after_imported_positions,
                 imports_are_reported_in_global_order,
                 clear_keeps_the_namespace_and_its_counter,
             }
