@@ -14,6 +14,19 @@ pub fn describe() -> Value {
     })
 }
 
+/// CPU time (user + system, all threads) a process has used so far; `None` where `/proc` does
+/// not say (not Linux, or the process is gone).
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; count from after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture it exports to users.
+    Some(std::time::Duration::from_millis((user + system) * 10))
+}
+
 /// The 1, 5 and 15 minute load averages (`[]` where the OS does not say).
 pub fn load_average() -> Value {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -110,6 +123,22 @@ mod tests {
             line,
             "messagedb bench --token REDACTED --url=http://x -token=REDACTED --db-url REDACTED --workload 'a b'"
         );
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work_and_is_none_for_no_process() {
+        let pid = std::process::id();
+        let before = cpu_time(pid).expect("this process has a /proc entry");
+        // Spin until the kernel has charged at least two clock ticks more.
+        let mut x = 0u64;
+        while cpu_time(pid).unwrap() < before + std::time::Duration::from_millis(20) {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+        }
+        assert!(cpu_time(pid).unwrap() >= before + std::time::Duration::from_millis(20));
+        // Beyond Linux's default pid_max: no such process.
+        assert_eq!(cpu_time(u32::MAX), None);
     }
 
     #[test]

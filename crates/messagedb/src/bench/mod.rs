@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// Repeat the measurement N times and report the median and min–max of every figure
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub runs: usize,
+    /// The server's process id, when it runs on this machine: adds its CPU time per operation
+    /// (`cpu.server_us_per_op`), a figure far less noisy than throughput on a shared machine
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
 }
 
 /// The load itself; shared with `messagedb profile`.
@@ -147,6 +151,8 @@ pub struct Plan {
     pub load: LoadArgs,
     /// The command line for the report, already redacted.
     pub command: String,
+    /// The server's process, when it is local: its CPU time is reported per operation.
+    pub server_pid: Option<u32>,
 }
 
 /// Runs `messagedb bench` (or `bench compare`) with `args`, the words after `bench`.
@@ -178,6 +184,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         token: args.token.clone(),
         load: args.load.clone(),
         command: machine::command_line(&std::env::args().collect::<Vec<_>>()),
+        server_pid: args.server_pid,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -217,6 +224,7 @@ pub fn takes_value(name: &str) -> bool {
             | "rate"
             | "output"
             | "runs"
+            | "server-pid"
     )
 }
 
@@ -300,12 +308,14 @@ pub async fn run_once(
         run,
         phase.subscribe(),
     ));
+    let server_pid = plan.server_pid;
     let phase_keeper = {
         let phase = phase.clone();
         let window_start = clock.window_start;
         tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(window_start)).await;
             phase.send_replace(Phase::Measuring(window_start));
+            CpuSnapshot::take(server_pid)
         })
     };
 
@@ -339,7 +349,9 @@ pub async fn run_once(
         }
         recorders
     };
-    phase_keeper.abort();
+    let cpu_end = CpuSnapshot::take(server_pid);
+    // The keeper has finished: workers only stop at the deadline, after the window started.
+    let cpu_start = phase_keeper.await.ok();
     phase.send_replace(Phase::Done);
     let _ = display.await;
 
@@ -348,6 +360,9 @@ pub async fn run_once(
         merged.merge(rec);
     }
     let mut figures = report::figures_json(&merged, load.duration);
+    if let Some(cpu_start) = cpu_start {
+        figures["cpu"] = cpu_end.per_op(&cpu_start, merged.overall().completed());
+    }
     if load.workload == Workload::SseFanout {
         // The achieved write rate, next to the requested `rate`: a paced writer that cannot keep
         // up shows here rather than silently measuring a lighter load.
@@ -380,6 +395,52 @@ pub async fn run_once(
         }
     }
     Ok(figures)
+}
+
+/// CPU time used so far by the server (when its process id is known) and by this process.
+struct CpuSnapshot {
+    at: Instant,
+    server: Option<Duration>,
+    generator: Option<Duration>,
+}
+
+impl CpuSnapshot {
+    fn take(server_pid: Option<u32>) -> CpuSnapshot {
+        CpuSnapshot {
+            at: Instant::now(),
+            server: server_pid.and_then(machine::cpu_time),
+            generator: machine::cpu_time(std::process::id()),
+        }
+    }
+
+    /// `{server,load_generator}_{us_per_op,cores}` between `start` and this snapshot, for
+    /// `ops` operations; the figures that cannot be measured are left out.
+    fn per_op(&self, start: &CpuSnapshot, ops: u64) -> Value {
+        let window = self.at.duration_since(start.at).as_secs_f64();
+        let mut out = serde_json::Map::new();
+        let pairs = [
+            ("server", start.server, self.server),
+            ("load_generator", start.generator, self.generator),
+        ];
+        for (name, before, after) in pairs {
+            let (Some(before), Some(after)) = (before, after) else {
+                continue;
+            };
+            let used = after.saturating_sub(before).as_secs_f64();
+            if ops > 0 {
+                let per_op = used * 1e6 / ops as f64;
+                out.insert(format!("{name}_us_per_op"), json!(round2(per_op)));
+            }
+            if window > 0.0 {
+                out.insert(format!("{name}_cores"), json!(round2(used / window)));
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// A short tag unique to this run (categories that must start empty include it).

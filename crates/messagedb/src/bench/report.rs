@@ -263,6 +263,21 @@ pub fn summary_text(report: &Value) -> String {
         figure(report, &["latency_ms", "p999"], 3),
         figure(report, &["latency_ms", "max"], 3),
     ));
+    if let Some(Value::Object(cpu)) = report.get("cpu") {
+        let mut parts = Vec::new();
+        for (name, label) in [("server", "server"), ("load_generator", "load generator")] {
+            if cpu.contains_key(&format!("{name}_us_per_op")) {
+                parts.push(format!(
+                    "{label} {} µs ({} cores)",
+                    figure(report, &["cpu", &format!("{name}_us_per_op")], 1),
+                    figure(report, &["cpu", &format!("{name}_cores")], 2),
+                ));
+            }
+        }
+        if !parts.is_empty() {
+            out.push_str(&format!("cpu per op: {}\n", parts.join(", ")));
+        }
+    }
     if let Some(Value::Object(codes)) = report.get("errors_by_code") {
         for (code, n) in codes {
             out.push_str(&format!("  error {code}: {n}\n"));

@@ -278,6 +278,7 @@ async fn profile_run(
         token: Some(token.to_owned()),
         load: args.load.clone(),
         command: command.to_owned(),
+        server_pid: Some(server.pid()),
     };
     // No request timeout: the CPU profile request takes as long as the profile.
     let http = reqwest::Client::builder().no_proxy().build()?;

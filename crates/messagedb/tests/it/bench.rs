@@ -88,12 +88,29 @@ fn assert_complete(report: &Value, workload: &str) {
 fn run_workload(workload: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
+    let pid = server.pid().to_string();
     let report = bench(
         &server,
         dir.path(),
-        &["--workload", workload, "--duration", "2s"],
+        &[
+            "--workload",
+            workload,
+            "--duration",
+            "2s",
+            "--server-pid",
+            &pid,
+        ],
     );
     assert_complete(&report, workload);
+    // `--server-pid`: both processes' CPU time per operation.
+    for figure in ["server_us_per_op", "load_generator_us_per_op"] {
+        let value = report["cpu"][figure].as_f64();
+        assert!(
+            value.is_some_and(|v| v > 0.0),
+            "cpu.{figure}: {:#}",
+            report["cpu"]
+        );
+    }
     report
 }
 
