@@ -264,7 +264,8 @@ fn collect(value: &Value, path: &str, out: &mut Vec<(String, f64, Better)>) {
 fn direction(path: &str) -> Option<Better> {
     let last = path.rsplit('.').next().unwrap_or(path);
     if path.contains("latency_ms.")
-        || path.starts_with("allocations.") && (last.ends_with("_per_op"))
+        || (path.starts_with("allocations.") || path.starts_with("cpu."))
+            && last.ends_with("_per_op")
     {
         return Some(Better::Lower);
     }
@@ -504,6 +505,8 @@ mod tests {
         );
         assert_eq!(direction("server.peak_rss_bytes"), Some(Better::Lower));
         assert_eq!(direction("allocations.total.allocations"), None);
+        assert_eq!(direction("cpu.server_us_per_op"), Some(Better::Lower));
+        assert_eq!(direction("cpu.server_cores"), None);
     }
 
     #[test]
