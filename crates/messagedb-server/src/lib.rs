@@ -36,6 +36,7 @@ use tokio::task::JoinSet;
 
 pub use bootstrap::{bootstrap_default, Bootstrap, BootstrapError};
 pub use notifier::Notifier;
+pub use router::REQUEST_LOG_TARGET;
 
 /// Server settings that the binary takes from its configuration (SPEC §11.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
