@@ -170,7 +170,12 @@ pub async fn writes_continue_after_imported_positions(store: Arc<dyn Store>) {
     let ns = namespace(&*store, "import-extends").await;
     append_to(&*store, &ns, "e-1").await;
     append_to(&*store, &ns, "e-1").await;
-    import(&*store, &ns, vec![record("e-1", 2, 100), record("e-1", 3, 101)]).await;
+    import(
+        &*store,
+        &ns,
+        vec![record("e-1", 2, 100), record("e-1", 3, 101)],
+    )
+    .await;
     let after = append_to(&*store, &ns, "e-1").await;
     assert_eq!((after.position, after.global_position), (4, 102));
     assert_eq!(

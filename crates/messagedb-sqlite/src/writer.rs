@@ -756,7 +756,11 @@ mod tests {
 
         let store = SqliteStore::open(dir.path()).unwrap();
         let outcome = store.write(&ns, message("s-1")).await.unwrap();
-        assert_eq!(global_position(outcome), 4, "continues after the stored rows");
+        assert_eq!(
+            global_position(outcome),
+            4,
+            "continues after the stored rows"
+        );
         store.clear_namespace(&ns).await.unwrap();
         store.close().await;
 
