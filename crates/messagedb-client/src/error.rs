@@ -38,6 +38,10 @@ pub enum ClientError {
     /// reset, timeout, protocol error). The server may or may not have applied the request.
     #[error("request failed: {0}")]
     Transport(#[source] reqwest::Error),
+    /// Like [`ClientError::Transport`], on a [`Connection`](crate::Connection): connecting,
+    /// sending or reading failed, or no response came in time.
+    #[error("connection failed: {0}")]
+    Connection(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The request could not be encoded as JSON.
     #[error("cannot encode the request: {0}")]
     Encode(#[source] serde_json::Error),

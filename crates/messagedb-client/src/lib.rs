@@ -10,6 +10,7 @@
 //! the HTTP status, `code`, `message` and `details` of a JSON error; [`ClientError::Transport`] is
 //! a connection or protocol failure, where the request may or may not have been applied.
 
+mod connection;
 mod error;
 mod types;
 
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+pub use connection::Connection;
 pub use error::{ApiError, ClientError};
 pub use types::{
     CategoryOptions, CategorySummary, ConsumerGroup, CreateNamespaceOptions, Health, Message,

@@ -287,6 +287,17 @@ pub async fn run_once(
     let clients = (0..workers)
         .map(|_| workload::worker_client(&plan.url, token))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The workers' own lean connections (sse-fanout drives everything through `clients`).
+    let mut connections = Vec::new();
+    if load.workload != Workload::SseFanout {
+        for _ in 0..workers {
+            let connection = messagedb_client::Connection::open(&plan.url, token)
+                .await
+                .with_context(|| format!("cannot connect to {}", plan.url))?;
+            connections.push(connection);
+        }
+    }
+    let mut connections = connections.into_iter();
 
     let load_start = machine::load_average();
     let started_at = time::OffsetDateTime::now_utc();
@@ -334,8 +345,10 @@ pub async fn run_once(
     } else {
         let mut tasks = Vec::with_capacity(workers);
         for (index, client) in clients.into_iter().enumerate() {
+            let connection = connections.next().context("a connection per worker")?;
             tasks.push(tokio::spawn(workload::run_worker(
                 index,
+                connection,
                 client,
                 Arc::clone(&shape),
                 clock,

@@ -49,7 +49,7 @@ pub fn error_code(error: &ClientError) -> String {
     match error {
         ClientError::Api(api) => api.code.clone(),
         ClientError::UnexpectedResponse { status, .. } => format!("HTTP_{status}"),
-        ClientError::Transport(_) => "TRANSPORT".to_owned(),
+        ClientError::Transport(_) | ClientError::Connection(_) => "TRANSPORT".to_owned(),
         ClientError::Encode(_) => "ENCODE".to_owned(),
         ClientError::Decode(_) => "DECODE".to_owned(),
         ClientError::InvalidToken => "INVALID_TOKEN".to_owned(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use messagedb_client::{CategoryOptions, Client, ClientError, ConsumerGroup};
+use messagedb_client::{CategoryOptions, Client, ClientError, Connection, ConsumerGroup};
 
 use super::fanout::{fanout_category, subscribe};
 use super::recorder::{Outcome, Recorder};
@@ -258,9 +258,11 @@ async fn seed_read_heavy(
     Ok(last)
 }
 
-/// Runs worker `index` until the deadline and returns what it recorded.
+/// Runs worker `index` until the deadline and returns what it recorded. Requests the worker
+/// writes itself go over `conn`; `client` is for the typed calls (`consumer-groups` reads).
 pub async fn run_worker(
     index: usize,
+    mut conn: Connection,
     client: Client,
     shape: Arc<Shape>,
     clock: Clock,
@@ -268,20 +270,21 @@ pub async fn run_worker(
     workers: usize,
 ) -> Recorder {
     match shape.workload {
-        Workload::ReferenceMix => reference_mix(index, &client, &clock, &mut recorder).await,
-        Workload::WriteOnly => write_only(index, &client, &shape, &clock, &mut recorder).await,
-        Workload::ReadHeavy => read_heavy(index, &client, &shape, &clock, &mut recorder).await,
+        Workload::ReferenceMix => reference_mix(index, &mut conn, &clock, &mut recorder).await,
+        Workload::WriteOnly => write_only(index, &mut conn, &shape, &clock, &mut recorder).await,
+        Workload::ReadHeavy => read_heavy(index, &mut conn, &shape, &clock, &mut recorder).await,
         Workload::ConsumerGroups => {
-            consumer_groups(index, workers, &client, &shape, &clock, &mut recorder).await
+            let io = (&mut conn, &client);
+            consumer_groups(index, workers, io, &shape, &clock, &mut recorder).await
         }
-        Workload::Contention => contention(index, &client, &shape, &clock, &mut recorder).await,
+        Workload::Contention => contention(index, &mut conn, &shape, &clock, &mut recorder).await,
         // sse-fanout's workers are started by `fanout::run_fanout`.
         Workload::SseFanout => {}
     }
     recorder
 }
 
-async fn reference_mix(worker: usize, client: &Client, clock: &Clock, rec: &mut Recorder) {
+async fn reference_mix(worker: usize, conn: &mut Connection, clock: &Clock, rec: &mut Recorder) {
     let mut c = worker as u64 * 1_000_000;
     let mut body = String::with_capacity(512);
     while !clock.over() {
@@ -291,7 +294,7 @@ async fn reference_mix(worker: usize, client: &Client, clock: &Clock, rec: &mut 
             rec,
             clock,
             "stream.write",
-            client.call_body(body.clone().into_bytes()),
+            conn.call_body(body.clone().into_bytes()),
         )
         .await;
         if c.is_multiple_of(10) {
@@ -300,7 +303,7 @@ async fn reference_mix(worker: usize, client: &Client, clock: &Clock, rec: &mut 
                 rec,
                 clock,
                 "stream.get",
-                client.call_body(body.clone().into_bytes()),
+                conn.call_body(body.clone().into_bytes()),
             )
             .await;
         }
@@ -310,7 +313,7 @@ async fn reference_mix(worker: usize, client: &Client, clock: &Clock, rec: &mut 
 
 async fn write_only(
     worker: usize,
-    client: &Client,
+    conn: &mut Connection,
     shape: &Shape,
     clock: &Clock,
     rec: &mut Recorder,
@@ -334,7 +337,7 @@ async fn write_only(
             rec,
             clock,
             "stream.write",
-            client.call_body(body.clone().into_bytes()),
+            conn.call_body(body.clone().into_bytes()),
         )
         .await;
         c += 1;
@@ -343,7 +346,7 @@ async fn write_only(
 
 async fn read_heavy(
     worker: usize,
-    client: &Client,
+    conn: &mut Connection,
     shape: &Shape,
     clock: &Clock,
     rec: &mut Recorder,
@@ -362,7 +365,7 @@ async fn read_heavy(
                     rec,
                     clock,
                     "stream.write",
-                    client.call_body(body.clone().into_bytes()),
+                    conn.call_body(body.clone().into_bytes()),
                 )
                 .await;
             }
@@ -376,7 +379,7 @@ async fn read_heavy(
                     rec,
                     clock,
                     "stream.get",
-                    client.call_body(body.clone().into_bytes()),
+                    conn.call_body(body.clone().into_bytes()),
                 )
                 .await;
             }
@@ -392,7 +395,7 @@ async fn read_heavy(
                     rec,
                     clock,
                     "category.get",
-                    client.call_body(body.clone().into_bytes()),
+                    conn.call_body(body.clone().into_bytes()),
                 )
                 .await;
             }
@@ -407,7 +410,7 @@ pub const GROUP_SIZE: usize = 4;
 async fn consumer_groups(
     worker: usize,
     workers: usize,
-    client: &Client,
+    (conn, client): (&mut Connection, &Client),
     shape: &Shape,
     clock: &Clock,
     rec: &mut Recorder,
@@ -449,7 +452,7 @@ async fn consumer_groups(
             rec,
             clock,
             "stream.write",
-            client.call_body(body.clone().into_bytes()),
+            conn.call_body(body.clone().into_bytes()),
         )
         .await;
         c += 1;
@@ -468,7 +471,7 @@ pub fn consumer_group_workers(workers: usize) -> usize {
 
 async fn contention(
     worker: usize,
-    client: &Client,
+    conn: &mut Connection,
     shape: &Shape,
     clock: &Clock,
     rec: &mut Recorder,
@@ -491,7 +494,7 @@ async fn contention(
             rec,
             clock,
             "stream.write",
-            client.call_body(body.clone().into_bytes()),
+            conn.call_body(body.clone().into_bytes()),
         )
         .await
         {
