@@ -73,14 +73,7 @@ impl Connection {
         let rpc: Uri = format!("{prefix}/rpc")
             .parse()
             .map_err(|e: http::uri::InvalidUri| failed(e))?;
-        let authorization = token
-            .map(|token| {
-                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| ClientError::InvalidToken)?;
-                value.set_sensitive(true);
-                Ok(value)
-            })
-            .transpose()?;
+        let authorization = token.map(crate::bearer).transpose()?;
 
         let stream = tokio::net::TcpStream::connect((host, port))
             .await

@@ -47,6 +47,14 @@ impl fmt::Debug for Client {
     }
 }
 
+/// The `Authorization: Bearer <token>` value, marked sensitive (kept out of debug output).
+pub(crate) fn bearer(token: &str) -> Result<HeaderValue, ClientError> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ClientError::InvalidToken)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 impl Client {
     /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`, a trailing `/` is
     /// fine) that authenticates with `token`, if any, as `Authorization: Bearer <token>`.
@@ -63,14 +71,7 @@ impl Client {
         base_url: &str,
         token: Option<&str>,
     ) -> Result<Client, ClientError> {
-        let authorization = token
-            .map(|token| {
-                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| ClientError::InvalidToken)?;
-                value.set_sensitive(true);
-                Ok(value)
-            })
-            .transpose()?;
+        let authorization = token.map(bearer).transpose()?;
         Ok(Client {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
