@@ -1,22 +1,25 @@
 //! The write path: one task per namespace (on each instance) group-commits queued writes.
 //!
 //! The task waits for a request, drains whatever else is queued (up to [`MAX_BATCH`]) and runs
-//! the whole batch in ONE transaction on a pooled connection:
+//! the whole batch in ONE transaction on a pooled connection, in two round trips (statements
+//! are pipelined: sent together, executed in order):
 //!
-//! 1. `SELECT … FROM messagedb.counters WHERE key = $1 FOR UPDATE` locks the namespace's counter
-//!    row until commit. Every writer of the namespace, on every instance, takes this lock first,
-//!    so batches of one namespace commit one after another and commit order is global-position
-//!    order (I4); the checks below and the append are one step (I5, I3).
-//! 2. One round trip (pipelined) reads the stored rows of the supplied ids and the version of
-//!    every stream in the batch.
-//! 3. Each request, in arrival order, gets its own outcome (idempotent retry, duplicate id,
+//! 1. `BEGIN`; `SELECT … FROM messagedb.counters WHERE key = $1 FOR UPDATE` locks the
+//!    namespace's counter row until commit. Every writer of the namespace, on every instance,
+//!    takes this lock first, so batches of one namespace commit one after another and commit
+//!    order is global-position order (I4); the checks below and the append are one step (I5,
+//!    I3). Behind it, the stored rows of the supplied ids and the version of every stream in
+//!    the batch are read: statements of their own, so their snapshots are taken once the lock
+//!    is granted and include every earlier commit.
+//! 2. Each request, in arrival order, gets its own outcome (idempotent retry, duplicate id,
 //!    version conflict, or an append at the next global position), seeing the effects of the
 //!    requests before it, exactly like the embedded writer (I9).
-//! 4. One pipelined round trip inserts every append (one multi-row `INSERT … unnest`), moves the
-//!    counter, and queues one `NOTIFY` per append (delivered after commit, in commit order).
-//! 5. `COMMIT`; only then is any request answered (I2).
+//! 3. One multi-row `INSERT … unnest` of every append, the counter update, one `NOTIFY` per
+//!    append (delivered after commit, in commit order) and `COMMIT`. Only once all of them have
+//!    succeeded is any request answered (I2); if one fails, the transaction is aborted and the
+//!    `COMMIT` behind it rolls back.
 //!
-//! No savepoints are needed: the per-request checks run in Rust against what step 2 read, under
+//! No savepoints are needed: the per-request checks run in Rust against what step 1 read, under
 //! the lock, so the only statements that can fail are whole-batch failures (a lost connection, a
 //! full disk), and then every request of the batch gets the backend error.
 
@@ -28,6 +31,7 @@ use messagedb_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Type;
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::error::NsError;
@@ -169,26 +173,33 @@ const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, 
      $6::uuid[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])";
 
 /// One transaction for the whole batch; `Err` when nothing of it was committed.
+///
+/// Two round trips: `BEGIN`, the counter lock and the reads are pipelined (sent together,
+/// executed in order, so the reads run after the lock is granted and see every earlier commit),
+/// then the writes and `COMMIT` are. Should anything fail, the connection leaves the pool
+/// (dropped, which rolls back), so no connection ever returns to it inside a transaction.
 async fn transaction(
     pool: &Pool,
     key: &str,
     schema: &str,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
-    let mut conn = pool.get().await?;
-    let tx = conn.transaction().await?;
-    let counter = tx
-        .query_typed_opt(
-            "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE",
-            &[(&key, Type::TEXT)],
-        )
-        .await?;
-    let Some(counter) = counter else {
-        // Deleted (by any instance) while this instance still knew it.
-        return Err(NsError::Gone);
-    };
-    let first_global_position: i64 = counter.try_get(0)?;
+    let conn = pool.get().await?;
+    let result = in_transaction(&conn, key, schema, batch).await;
+    if result.is_err() {
+        // Whatever state the session is in, it is not reused: dropping the client closes the
+        // connection and PostgreSQL rolls back.
+        drop(deadpool_postgres::Object::take(conn));
+    }
+    result
+}
 
+async fn in_transaction(
+    client: &Client,
+    key: &str,
+    schema: &str,
+    batch: &[(WriteRequest, Reply)],
+) -> Result<Vec<Outcome>, NsError> {
     let supplied: Vec<Uuid> = batch
         .iter()
         .filter(|(r, _)| r.message.id.is_some())
@@ -209,17 +220,29 @@ async fn transaction(
                          WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
          FROM unnest($1::text[]) AS s(name)"
     );
+    // Pipelined, in this order (each future sends its request when first polled, and
+    // `try_join!` polls them in order). A read statement takes its snapshot when it starts,
+    // which is after the lock statement has returned.
+    let begin = client.batch_execute("BEGIN");
+    let lock_params: [Param<'_>; 1] = [(&key, Type::TEXT)];
+    let counter = client.query_typed_opt(LOCK, &lock_params);
     let ids = async {
         if supplied.is_empty() {
             Ok(Vec::new())
         } else {
-            tx.query_typed(&ids_sql, &[(&supplied, Type::UUID_ARRAY)])
+            client
+                .query_typed(&ids_sql, &[(&supplied, Type::UUID_ARRAY)])
                 .await
         }
     };
     let version_params: [Param<'_>; 1] = [(&streams, Type::TEXT_ARRAY)];
-    let versions = tx.query_typed(&versions_sql, &version_params);
-    let (id_rows, version_rows) = futures::try_join!(ids, versions)?;
+    let versions = client.query_typed(&versions_sql, &version_params);
+    let ((), counter, id_rows, version_rows) = futures::try_join!(begin, counter, ids, versions)?;
+    let Some(counter) = counter else {
+        // Deleted (by any instance) while this instance still knew it.
+        return Err(NsError::Gone);
+    };
+    let first_global_position: i64 = counter.try_get(0)?;
 
     let mut known: HashMap<Uuid, Known> = HashMap::with_capacity(id_rows.len());
     for row in &id_rows {
@@ -257,7 +280,7 @@ async fn transaction(
     }
     if appends.id.is_empty() {
         // Only refusals and idempotent retries: nothing to commit.
-        tx.rollback().await?;
+        client.batch_execute("ROLLBACK").await?;
         return Ok(outcomes);
     }
     let appended = appends.id.len() as i64;
@@ -281,18 +304,23 @@ async fn transaction(
         (&appended, Type::INT8),
     ];
     let notify_params: [Param<'_>; 1] = [(&appends.notifications, Type::TEXT_ARRAY)];
-    // Pipelined: sent together, executed in order; any failure fails the batch before COMMIT.
-    let insert = tx.execute_typed(&insert_sql, &insert_params);
-    let update = tx.execute_typed(
+    // Pipelined, COMMIT included. A failing statement aborts the transaction, so the COMMIT
+    // behind it rolls back, and its own error fails the batch (`try_join!` waits for all to
+    // succeed): a batch is acknowledged only when every statement and the COMMIT succeeded.
+    let insert = client.execute_typed(&insert_sql, &insert_params);
+    let update = client.execute_typed(
         "UPDATE messagedb.counters \
          SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1",
         &update_params,
     );
-    let notify = tx.execute_typed(notify::NOTIFY_ALL, &notify_params);
-    futures::try_join!(insert, update, notify)?;
-    tx.commit().await?;
+    let notify = client.execute_typed(notify::NOTIFY_ALL, &notify_params);
+    let commit = client.batch_execute("COMMIT");
+    futures::try_join!(insert, update, notify, commit)?;
     Ok(outcomes)
 }
+
+/// Locks the namespace's counter row until the end of the transaction.
+const LOCK: &str = "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE";
 
 /// One request's outcome, in arrival order: idempotency, then version check, then append
 /// (SPEC §6.3). Appends are recorded in `known`, `versions` and `appends`, so later requests of
