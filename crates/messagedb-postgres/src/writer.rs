@@ -19,6 +19,10 @@
 //!    succeeded is any request answered (I2); if one fails, the transaction is aborted and the
 //!    `COMMIT` behind it rolls back.
 //!
+//! A batch of plain appends only (no supplied id, no expected version) has nothing to check, so
+//! it takes ONE round trip: `BEGIN`, the lock, one statement that assigns the positions, inserts,
+//! moves the counter and notifies (see [`APPEND`]), and `COMMIT`, pipelined.
+//!
 //! No savepoints are needed: the per-request checks run in Rust against what step 1 read, under
 //! the lock, so the only statements that can fail are whole-batch failures (a lost connection, a
 //! full disk), and then every request of the batch gets the backend error.
@@ -200,6 +204,12 @@ async fn in_transaction(
     schema: &str,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
+    if batch
+        .iter()
+        .all(|(r, _)| r.message.id.is_none() && r.message.expected_version.is_none())
+    {
+        return appends_only(client, key, schema, batch).await;
+    }
     let supplied: Vec<Uuid> = batch
         .iter()
         .filter(|(r, _)| r.message.id.is_some())
@@ -318,6 +328,132 @@ async fn in_transaction(
     futures::try_join!(insert, update, notify, commit)?;
     Ok(outcomes)
 }
+
+/// The columns of an [`APPEND`], one vector per column: what the writer knows before the
+/// positions are assigned.
+#[derive(Default)]
+struct Unpositioned<'a> {
+    stream_name: Vec<&'a str>,
+    category: Vec<&'a str>,
+    message_type: Vec<&'a str>,
+    id: Vec<Uuid>,
+    data: Vec<&'a str>,
+    metadata: Vec<Option<&'a str>>,
+    correlation: Vec<Option<&'a str>>,
+    cardinal_hash: Vec<Option<i64>>,
+    time: Vec<i64>,
+    stream_json: Vec<Option<String>>,
+}
+
+/// Appends every row of its arrays (`$2`…) in array order: global positions from the counter
+/// row of key `$1` on, stream positions after each stream's last, moves the counter by the
+/// number of rows appended and queues one notification per append (the payload of
+/// `notify::message_payload`), in global-position order. Returns each append's array index
+/// (from 1) and positions. Must run after the counter row is locked, as a statement of its own,
+/// so that its snapshot has every earlier commit. Appends nothing when the counter row is gone.
+const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
+                FROM messagedb.counters WHERE key = $1), \
+     b AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], \
+                $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[]) \
+            WITH ORDINALITY AS b(stream_name, category, type, id, data, metadata, \
+                correlation_category, cardinal_hash, time, stream_json, ord)), \
+     v AS (SELECT s.name, coalesce((SELECT m.position FROM {schema}.messages m \
+                WHERE m.stream_name = s.name ORDER BY m.position DESC LIMIT 1), -1) AS version \
+            FROM (SELECT DISTINCT stream_name AS name FROM b) s), \
+     r AS MATERIALIZED (SELECT b.*, c.base + b.ord - 1 AS global_position, \
+                v.version + row_number() OVER (PARTITION BY b.stream_name ORDER BY b.ord) \
+                    AS position \
+            FROM b JOIN v ON v.name = b.stream_name CROSS JOIN c), \
+     i AS (INSERT INTO {schema}.messages (global_position, position, stream_name, category, \
+                type, id, data, metadata, correlation_category, cardinal_hash, time) \
+            SELECT global_position, position, stream_name, category, type, id, data, metadata, \
+                correlation_category, cardinal_hash, time FROM r), \
+     u AS (UPDATE messagedb.counters \
+            SET next_global_position = next_global_position + (SELECT count(*) FROM r), \
+                message_count = message_count + (SELECT count(*) FROM r) \
+            WHERE key = $1) \
+     SELECT r.ord, r.global_position, r.position, pg_notify('messagedb', {payload}) \
+     FROM r ORDER BY r.ord";
+
+/// A batch of plain appends (no supplied id, no expected version: nothing to check, every
+/// request appends) in ONE round trip: `BEGIN`, the counter lock, [`APPEND`] and `COMMIT`,
+/// pipelined. PostgreSQL assigns the positions exactly as [`decide`] would.
+async fn appends_only(
+    client: &Client,
+    key: &str,
+    schema: &str,
+    batch: &[(WriteRequest, Reply)],
+) -> Result<Vec<Outcome>, NsError> {
+    let mut rows = Unpositioned::default();
+    for (request, _) in batch {
+        let message = &request.message;
+        let stream = message.stream_name.as_str();
+        rows.stream_name.push(stream);
+        rows.category.push(message.stream_name.category());
+        rows.message_type.push(&message.message_type);
+        rows.id.push(*request.id.as_uuid());
+        rows.data.push(&message.data);
+        rows.metadata.push(message.metadata.as_deref());
+        rows.correlation.push(request.correlation.as_deref());
+        rows.cardinal_hash.push(request.cardinal_hash);
+        rows.time.push(Timestamp::now().as_micros());
+        rows.stream_json
+            .push(notify::stream_json_if_it_fits(key, stream));
+    }
+    let sql = APPEND.replace("{schema}", schema).replace(
+        "{payload}",
+        &notify::payload_sql("$1", "r.global_position", "r.stream_json", "r.position"),
+    );
+    let params: [Param<'_>; 11] = [
+        (&key, Type::TEXT),
+        (&rows.stream_name, Type::TEXT_ARRAY),
+        (&rows.category, Type::TEXT_ARRAY),
+        (&rows.message_type, Type::TEXT_ARRAY),
+        (&rows.id, Type::UUID_ARRAY),
+        (&rows.data, Type::TEXT_ARRAY),
+        (&rows.metadata, Type::TEXT_ARRAY),
+        (&rows.correlation, Type::TEXT_ARRAY),
+        (&rows.cardinal_hash, Type::INT8_ARRAY),
+        (&rows.time, Type::INT8_ARRAY),
+        (&rows.stream_json, Type::TEXT_ARRAY),
+    ];
+    let lock_params: [Param<'_>; 1] = [(&key, Type::TEXT)];
+    // Pipelined, in this order (see `in_transaction`). Every statement is awaited: if one
+    // fails, the transaction is aborted and the COMMIT behind it rolls back.
+    let begin = client.batch_execute("BEGIN");
+    let counter = client.query_typed_opt(LOCK, &lock_params);
+    let append = client.query_typed(&sql, &params);
+    let commit = client.batch_execute("COMMIT");
+    let (begun, counter, appended, committed) = futures::join!(begin, counter, append, commit);
+    begun?;
+    if counter?.is_none() {
+        // Deleted (by any instance) while this instance still knew it; nothing was appended.
+        return Err(NsError::Gone);
+    }
+    let appended = appended?;
+    committed?;
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    for (index, row) in appended.iter().enumerate() {
+        let ord: i64 = row.try_get(0)?;
+        if usize::try_from(ord) != Ok(index + 1) {
+            break;
+        }
+        outcomes.push(Ok(WriteOutcome::Appended(Positions {
+            global_position: row.try_get(1)?,
+            position: row.try_get(2)?,
+        })));
+    }
+    if outcomes.len() != batch.len() {
+        // Cannot happen: the counter row was there, so every row was appended.
+        return Err(NsError::Store(StoreError::backend(Unanswered)));
+    }
+    Ok(outcomes)
+}
+
+/// [`APPEND`] committed without returning one row per request.
+#[derive(Debug, thiserror::Error)]
+#[error("the append statement did not report every appended message")]
+struct Unanswered;
 
 /// Locks the namespace's counter row until the end of the transaction.
 const LOCK: &str = "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE";
