@@ -29,18 +29,18 @@
 
 use std::collections::HashMap;
 
+use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
 use messagedb_core::{
     cardinal_id, hash_64, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::types::Type;
-use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use crate::error::NsError;
 use crate::notify;
-use crate::reads::Param;
+use crate::reads::{self, Param};
 use crate::schema::namespace_schema;
 
 /// The most requests one transaction takes: large enough to amortise the commit, small enough
@@ -112,7 +112,7 @@ impl Writer {
 }
 
 async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest, Reply)>) {
-    let schema = namespace_schema(&key);
+    let sql = Sql::new(&namespace_schema(&key));
     let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = received.recv().await {
         batch.push(first);
@@ -122,7 +122,7 @@ async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest
                 Err(_) => break,
             }
         }
-        match transaction(&pool, &key, &schema, &batch).await {
+        match transaction(&pool, &key, &sql, &batch).await {
             Ok(outcomes) => {
                 for ((request, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome.map_err(|e| rejected(e, request)));
@@ -171,6 +171,36 @@ struct Appends<'a> {
     notifications: Vec<String>,
 }
 
+/// The text of a writer's statements, for its namespace's schema: built once per writer, and
+/// prepared once per pooled connection (see [`reads::prepared`]).
+struct Sql {
+    append: String,
+    ids: String,
+    versions: String,
+    insert: String,
+}
+
+impl Sql {
+    fn new(schema: &str) -> Sql {
+        Sql {
+            append: APPEND.replace("{schema}", schema).replace(
+                "{payload}",
+                &notify::payload_sql("$1", "r.global_position", "r.stream_json", "r.position"),
+            ),
+            ids: format!(
+                "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
+                 WHERE id = ANY($1)"
+            ),
+            versions: format!(
+                "SELECT s.name, (SELECT position FROM {schema}.messages \
+                                 WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
+                 FROM unnest($1::text[]) AS s(name)"
+            ),
+            insert: INSERT.replace("{schema}", schema),
+        }
+    }
+}
+
 const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, stream_name, \
      category, type, id, data, metadata, correlation_category, cardinal_hash, time) \
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
@@ -185,11 +215,11 @@ const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, 
 async fn transaction(
     pool: &Pool,
     key: &str,
-    schema: &str,
+    sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
     let conn = pool.get().await?;
-    let result = in_transaction(&conn, key, schema, batch).await;
+    let result = in_transaction(&conn, key, sql, batch).await;
     if result.is_err() {
         // Whatever state the session is in, it is not reused: dropping the client closes the
         // connection and PostgreSQL rolls back.
@@ -199,16 +229,16 @@ async fn transaction(
 }
 
 async fn in_transaction(
-    client: &Client,
+    client: &ClientWrapper,
     key: &str,
-    schema: &str,
+    sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
     if batch
         .iter()
         .all(|(r, _)| r.message.id.is_none() && r.message.expected_version.is_none())
     {
-        return appends_only(client, key, schema, batch).await;
+        return appends_only(client, key, sql, batch).await;
     }
     let supplied: Vec<Uuid> = batch
         .iter()
@@ -221,32 +251,29 @@ async fn in_transaction(
         .collect();
     streams.sort_unstable();
     streams.dedup();
-    let ids_sql = format!(
-        "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
-         WHERE id = ANY($1)"
-    );
-    let versions_sql = format!(
-        "SELECT s.name, (SELECT position FROM {schema}.messages \
-                         WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
-         FROM unnest($1::text[]) AS s(name)"
-    );
+    // Prepared (or found prepared) before anything is sent, so that the pipeline below goes out
+    // in one piece and in order.
+    let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
+    let ids_statement = if supplied.is_empty() {
+        None
+    } else {
+        Some(reads::prepared(client, &sql.ids, &[Type::UUID_ARRAY]).await?)
+    };
+    let versions_statement = reads::prepared(client, &sql.versions, &[Type::TEXT_ARRAY]).await?;
     // Pipelined, in this order (each future sends its request when first polled, and
     // `try_join!` polls them in order). A read statement takes its snapshot when it starts,
     // which is after the lock statement has returned.
     let begin = client.batch_execute("BEGIN");
-    let lock_params: [Param<'_>; 1] = [(&key, Type::TEXT)];
-    let counter = client.query_typed_opt(LOCK, &lock_params);
+    let lock_values: [&(dyn ToSql + Sync); 1] = [&key];
+    let counter = client.query_opt(&lock, &lock_values);
     let ids = async {
-        if supplied.is_empty() {
-            Ok(Vec::new())
-        } else {
-            client
-                .query_typed(&ids_sql, &[(&supplied, Type::UUID_ARRAY)])
-                .await
+        match &ids_statement {
+            None => Ok(Vec::new()),
+            Some(statement) => client.query(statement, &[&supplied]).await,
         }
     };
-    let version_params: [Param<'_>; 1] = [(&streams, Type::TEXT_ARRAY)];
-    let versions = client.query_typed(&versions_sql, &version_params);
+    let versions_values: [&(dyn ToSql + Sync); 1] = [&streams];
+    let versions = client.query(&versions_statement, &versions_values);
     let ((), counter, id_rows, version_rows) = futures::try_join!(begin, counter, ids, versions)?;
     let Some(counter) = counter else {
         // Deleted (by any instance) while this instance still knew it.
@@ -294,7 +321,6 @@ async fn in_transaction(
         return Ok(outcomes);
     }
     let appended = appends.id.len() as i64;
-    let insert_sql = INSERT.replace("{schema}", schema);
     let insert_params: [Param<'_>; 11] = [
         (&appends.global_position, Type::INT8_ARRAY),
         (&appends.position, Type::INT8_ARRAY),
@@ -314,16 +340,20 @@ async fn in_transaction(
         (&appended, Type::INT8),
     ];
     let notify_params: [Param<'_>; 1] = [(&appends.notifications, Type::TEXT_ARRAY)];
+    let insert = reads::prepared_with(client, &sql.insert, &insert_params).await?;
+    let update = reads::prepared_with(client, UPDATE, &update_params).await?;
+    let notify = reads::prepared_with(client, notify::NOTIFY_ALL, &notify_params).await?;
     // Pipelined, COMMIT included. A failing statement aborts the transaction, so the COMMIT
     // behind it rolls back, and its own error fails the batch (`try_join!` waits for all to
     // succeed): a batch is acknowledged only when every statement and the COMMIT succeeded.
-    let insert = client.execute_typed(&insert_sql, &insert_params);
-    let update = client.execute_typed(
-        "UPDATE messagedb.counters \
-         SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1",
-        &update_params,
+    let (insert_values, update_values, notify_values) = (
+        reads::values(&insert_params),
+        reads::values(&update_params),
+        reads::values(&notify_params),
     );
-    let notify = client.execute_typed(notify::NOTIFY_ALL, &notify_params);
+    let insert = client.execute(&insert, &insert_values);
+    let update = client.execute(&update, &update_values);
+    let notify = client.execute(&notify, &notify_values);
     let commit = client.batch_execute("COMMIT");
     futures::try_join!(insert, update, notify, commit)?;
     Ok(outcomes)
@@ -379,9 +409,9 @@ const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
 /// request appends) in ONE round trip: `BEGIN`, the counter lock, [`APPEND`] and `COMMIT`,
 /// pipelined. PostgreSQL assigns the positions exactly as [`decide`] would.
 async fn appends_only(
-    client: &Client,
+    client: &ClientWrapper,
     key: &str,
-    schema: &str,
+    sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
     let mut rows = Unpositioned::default();
@@ -400,10 +430,6 @@ async fn appends_only(
         rows.stream_json
             .push(notify::stream_json_if_it_fits(key, stream));
     }
-    let sql = APPEND.replace("{schema}", schema).replace(
-        "{payload}",
-        &notify::payload_sql("$1", "r.global_position", "r.stream_json", "r.position"),
-    );
     let params: [Param<'_>; 11] = [
         (&key, Type::TEXT),
         (&rows.stream_name, Type::TEXT_ARRAY),
@@ -417,12 +443,14 @@ async fn appends_only(
         (&rows.time, Type::INT8_ARRAY),
         (&rows.stream_json, Type::TEXT_ARRAY),
     ];
-    let lock_params: [Param<'_>; 1] = [(&key, Type::TEXT)];
+    let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
+    let append = reads::prepared_with(client, &sql.append, &params).await?;
     // Pipelined, in this order (see `in_transaction`). Every statement is awaited: if one
     // fails, the transaction is aborted and the COMMIT behind it rolls back.
     let begin = client.batch_execute("BEGIN");
-    let counter = client.query_typed_opt(LOCK, &lock_params);
-    let append = client.query_typed(&sql, &params);
+    let (lock_values, append_values) = ([&key as &(dyn ToSql + Sync)], reads::values(&params));
+    let counter = client.query_opt(&lock, &lock_values);
+    let append = client.query(&append, &append_values);
     let commit = client.batch_execute("COMMIT");
     let (begun, counter, appended, committed) = futures::join!(begin, counter, append, commit);
     begun?;
@@ -454,6 +482,10 @@ async fn appends_only(
 #[derive(Debug, thiserror::Error)]
 #[error("the append statement did not report every appended message")]
 struct Unanswered;
+
+/// Moves the counter of key `$1` to `$2` and counts `$3` more messages.
+const UPDATE: &str = "UPDATE messagedb.counters \
+     SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1";
 
 /// Locks the namespace's counter row until the end of the transaction.
 const LOCK: &str = "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE";
