@@ -68,11 +68,20 @@ pub(crate) async fn read_stream(
     let Some(limit) = sql_limit(query.limit) else {
         return Ok(Vec::new());
     };
+    // The limit is part of the text, not a parameter: with `LIMIT $3` PostgreSQL estimates a
+    // generic plan to return a tenth of the stream, finds it dearer than a custom plan for
+    // `LIMIT 10` and so plans every call again (about 0.15 ms of a 10-message read). With the
+    // limit in the text, the generic plan costs the same and is kept. A few distinct batch
+    // sizes per client make a few statements, which the bounded cache absorbs.
+    let limit = match limit {
+        Some(n) => format!(" LIMIT {n}"),
+        None => String::new(),
+    };
     let (sql, from) = match query.start {
         StartAt::Position(p) => (
             format!(
                 "SELECT {COLUMNS} FROM {schema}.messages \
-                 WHERE stream_name = $1 AND position >= $2 ORDER BY position LIMIT $3"
+                 WHERE stream_name = $1 AND position >= $2 ORDER BY position{limit}"
             ),
             p.max(0),
         ),
@@ -80,13 +89,13 @@ pub(crate) async fn read_stream(
         StartAt::GlobalPosition(g) => (
             format!(
                 "SELECT {COLUMNS} FROM {schema}.messages \
-                 WHERE stream_name = $1 AND global_position >= $2 ORDER BY position LIMIT $3"
+                 WHERE stream_name = $1 AND global_position >= $2 ORDER BY position{limit}"
             ),
             g,
         ),
     };
-    let statement = prepared(client, &sql, &[Type::TEXT, Type::INT8, Type::INT8]).await?;
-    let rows = client.query(&statement, &[&stream, &from, &limit]).await?;
+    let statement = prepared(client, &sql, &[Type::TEXT, Type::INT8]).await?;
+    let rows = client.query(&statement, &[&stream, &from]).await?;
     rows.iter().map(message).collect()
 }
 
