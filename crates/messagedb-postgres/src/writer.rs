@@ -116,6 +116,9 @@ async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest
     let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = received.recv().await {
         batch.push(first);
+        // Let the tasks that are ready run first: requests about to be submitted (their HTTP
+        // bodies already read) join this batch instead of waiting for the next commit.
+        tokio::task::yield_now().await;
         while batch.len() < MAX_BATCH {
             match received.try_recv() {
                 Ok(next) => batch.push(next),
