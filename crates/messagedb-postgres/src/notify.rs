@@ -46,6 +46,33 @@ pub(crate) fn message_payload(key: &str, positions: Positions, stream: &str) -> 
     }
 }
 
+/// The JSON string of `stream` when [`message_payload`] will carry it whatever the global
+/// position and position turn out to be (both counted at their widest), else `None`: for
+/// payloads that PostgreSQL completes itself (see `writer`). Matches `message_payload`, except
+/// that within 40 bytes of the limit it may leave the stream out where that one would not;
+/// either payload decodes to the same commit.
+pub(crate) fn stream_json_if_it_fits(key: &str, stream: &str) -> Option<String> {
+    let widest = Positions {
+        position: i64::MIN,
+        global_position: i64::MIN,
+    };
+    let stream_json = serde_json::to_string(stream).ok()?;
+    let full = format!(
+        r#"{{"key":"{key}","gpos":{},"stream":{stream_json},"position":{}}}"#,
+        widest.global_position, widest.position
+    );
+    (full.len() <= MAX_PAYLOAD).then_some(stream_json)
+}
+
+/// The SQL expression of a committed message's payload built by PostgreSQL, byte for byte what
+/// [`message_payload`] makes; `key` is a text parameter, `gpos` and `position` bigint columns,
+/// `stream_json` a text column from [`stream_json_if_it_fits`] (NULL: the short form).
+pub(crate) fn payload_sql(key: &str, gpos: &str, stream_json: &str, position: &str) -> String {
+    format!(
+        r#"CASE WHEN {stream_json} IS NULL THEN '{{"key":"' || {key} || '","gpos":' || {gpos} || '}}' ELSE '{{"key":"' || {key} || '","gpos":' || {gpos} || ',"stream":' || {stream_json} || ',"position":' || {position} || '}}' END"#
+    )
+}
+
 /// What happened to a namespace as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NamespaceEvent {
@@ -172,6 +199,29 @@ mod tests {
         // Escapes count: 4000 quotes become 8000 bytes of JSON.
         let quotes = "\"".repeat(4000);
         assert!(message_payload(KEY, p, &quotes).len() < 8000);
+    }
+
+    #[test]
+    fn streams_that_fit_at_any_position_fit_at_every_position() {
+        assert_eq!(
+            stream_json_if_it_fits(KEY, "account-1 \"é\"").as_deref(),
+            Some(r#""account-1 \"é\"""#)
+        );
+        let widest = Positions {
+            position: i64::MAX,
+            global_position: i64::MAX,
+        };
+        for n in [7000, 7890, 7900, 7950, 8000] {
+            let stream = "x".repeat(n);
+            match stream_json_if_it_fits(KEY, &stream) {
+                Some(json) => {
+                    let payload = message_payload(KEY, widest, &stream);
+                    assert!(payload.contains(&json), "{n}");
+                }
+                None => assert!(n > 7880, "{n} should fit"),
+            }
+        }
+        assert_eq!(stream_json_if_it_fits(KEY, &"\"".repeat(4000)), None);
     }
 
     #[test]

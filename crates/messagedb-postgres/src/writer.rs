@@ -1,38 +1,46 @@
 //! The write path: one task per namespace (on each instance) group-commits queued writes.
 //!
 //! The task waits for a request, drains whatever else is queued (up to [`MAX_BATCH`]) and runs
-//! the whole batch in ONE transaction on a pooled connection:
+//! the whole batch in ONE transaction on a pooled connection, in two round trips (statements
+//! are pipelined: sent together, executed in order):
 //!
-//! 1. `SELECT … FROM messagedb.counters WHERE key = $1 FOR UPDATE` locks the namespace's counter
-//!    row until commit. Every writer of the namespace, on every instance, takes this lock first,
-//!    so batches of one namespace commit one after another and commit order is global-position
-//!    order (I4); the checks below and the append are one step (I5, I3).
-//! 2. One round trip (pipelined) reads the stored rows of the supplied ids and the version of
-//!    every stream in the batch.
-//! 3. Each request, in arrival order, gets its own outcome (idempotent retry, duplicate id,
+//! 1. `BEGIN`; `SELECT … FROM messagedb.counters WHERE key = $1 FOR UPDATE` locks the
+//!    namespace's counter row until commit. Every writer of the namespace, on every instance,
+//!    takes this lock first, so batches of one namespace commit one after another and commit
+//!    order is global-position order (I4); the checks below and the append are one step (I5,
+//!    I3). Behind it, the stored rows of the supplied ids and the version of every stream in
+//!    the batch are read: statements of their own, so their snapshots are taken once the lock
+//!    is granted and include every earlier commit.
+//! 2. Each request, in arrival order, gets its own outcome (idempotent retry, duplicate id,
 //!    version conflict, or an append at the next global position), seeing the effects of the
 //!    requests before it, exactly like the embedded writer (I9).
-//! 4. One pipelined round trip inserts every append (one multi-row `INSERT … unnest`), moves the
-//!    counter, and queues one `NOTIFY` per append (delivered after commit, in commit order).
-//! 5. `COMMIT`; only then is any request answered (I2).
+//! 3. One multi-row `INSERT … unnest` of every append, the counter update, one `NOTIFY` per
+//!    append (delivered after commit, in commit order) and `COMMIT`. Only once all of them have
+//!    succeeded is any request answered (I2); if one fails, the transaction is aborted and the
+//!    `COMMIT` behind it rolls back.
 //!
-//! No savepoints are needed: the per-request checks run in Rust against what step 2 read, under
+//! A batch of plain appends only (no supplied id, no expected version) has nothing to check, so
+//! it takes ONE round trip: `BEGIN`, the lock, one statement that assigns the positions, inserts,
+//! moves the counter and notifies (see [`APPEND`]), and `COMMIT`, pipelined.
+//!
+//! No savepoints are needed: the per-request checks run in Rust against what step 1 read, under
 //! the lock, so the only statements that can fail are whole-batch failures (a lost connection, a
 //! full disk), and then every request of the batch gets the backend error.
 
 use std::collections::HashMap;
 
+use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
 use messagedb_core::{
     cardinal_id, hash_64, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use crate::error::NsError;
 use crate::notify;
-use crate::reads::Param;
+use crate::reads::{self, Param};
 use crate::schema::namespace_schema;
 
 /// The most requests one transaction takes: large enough to amortise the commit, small enough
@@ -104,17 +112,20 @@ impl Writer {
 }
 
 async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest, Reply)>) {
-    let schema = namespace_schema(&key);
+    let sql = Sql::new(&namespace_schema(&key));
     let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = received.recv().await {
         batch.push(first);
+        // Let the tasks that are ready run first: requests about to be submitted (their HTTP
+        // bodies already read) join this batch instead of waiting for the next commit.
+        tokio::task::yield_now().await;
         while batch.len() < MAX_BATCH {
             match received.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
-        match transaction(&pool, &key, &schema, &batch).await {
+        match transaction(&pool, &key, &sql, &batch).await {
             Ok(outcomes) => {
                 for ((request, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome.map_err(|e| rejected(e, request)));
@@ -163,32 +174,75 @@ struct Appends<'a> {
     notifications: Vec<String>,
 }
 
+/// The text of a writer's statements, for its namespace's schema: built once per writer, and
+/// prepared once per pooled connection (see [`reads::prepared`]).
+struct Sql {
+    append: String,
+    ids: String,
+    versions: String,
+    insert: String,
+}
+
+impl Sql {
+    fn new(schema: &str) -> Sql {
+        Sql {
+            append: APPEND.replace("{schema}", schema).replace(
+                "{payload}",
+                &notify::payload_sql("$1", "r.global_position", "r.stream_json", "r.position"),
+            ),
+            ids: format!(
+                "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
+                 WHERE id = ANY($1)"
+            ),
+            versions: format!(
+                "SELECT s.name, (SELECT position FROM {schema}.messages \
+                                 WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
+                 FROM unnest($1::text[]) AS s(name)"
+            ),
+            insert: INSERT.replace("{schema}", schema),
+        }
+    }
+}
+
 const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, stream_name, \
      category, type, id, data, metadata, correlation_category, cardinal_hash, time) \
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
      $6::uuid[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])";
 
 /// One transaction for the whole batch; `Err` when nothing of it was committed.
+///
+/// Two round trips: `BEGIN`, the counter lock and the reads are pipelined (sent together,
+/// executed in order, so the reads run after the lock is granted and see every earlier commit),
+/// then the writes and `COMMIT` are. Should anything fail, the connection leaves the pool
+/// (dropped, which rolls back), so no connection ever returns to it inside a transaction.
 async fn transaction(
     pool: &Pool,
     key: &str,
-    schema: &str,
+    sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
-    let mut conn = pool.get().await?;
-    let tx = conn.transaction().await?;
-    let counter = tx
-        .query_typed_opt(
-            "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE",
-            &[(&key, Type::TEXT)],
-        )
-        .await?;
-    let Some(counter) = counter else {
-        // Deleted (by any instance) while this instance still knew it.
-        return Err(NsError::Gone);
-    };
-    let first_global_position: i64 = counter.try_get(0)?;
+    let conn = pool.get().await?;
+    let result = in_transaction(&conn, key, sql, batch).await;
+    if result.is_err() {
+        // Whatever state the session is in, it is not reused: dropping the client closes the
+        // connection and PostgreSQL rolls back.
+        drop(deadpool_postgres::Object::take(conn));
+    }
+    result
+}
 
+async fn in_transaction(
+    client: &ClientWrapper,
+    key: &str,
+    sql: &Sql,
+    batch: &[(WriteRequest, Reply)],
+) -> Result<Vec<Outcome>, NsError> {
+    if batch
+        .iter()
+        .all(|(r, _)| r.message.id.is_none() && r.message.expected_version.is_none())
+    {
+        return appends_only(client, key, sql, batch).await;
+    }
     let supplied: Vec<Uuid> = batch
         .iter()
         .filter(|(r, _)| r.message.id.is_some())
@@ -200,26 +254,35 @@ async fn transaction(
         .collect();
     streams.sort_unstable();
     streams.dedup();
-    let ids_sql = format!(
-        "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
-         WHERE id = ANY($1)"
-    );
-    let versions_sql = format!(
-        "SELECT s.name, (SELECT position FROM {schema}.messages \
-                         WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
-         FROM unnest($1::text[]) AS s(name)"
-    );
+    // Prepared (or found prepared) before anything is sent, so that the pipeline below goes out
+    // in one piece and in order.
+    let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
+    let ids_statement = if supplied.is_empty() {
+        None
+    } else {
+        Some(reads::prepared(client, &sql.ids, &[Type::UUID_ARRAY]).await?)
+    };
+    let versions_statement = reads::prepared(client, &sql.versions, &[Type::TEXT_ARRAY]).await?;
+    // Pipelined, in this order (each future sends its request when first polled, and
+    // `try_join!` polls them in order). A read statement takes its snapshot when it starts,
+    // which is after the lock statement has returned.
+    let begin = client.batch_execute("BEGIN");
+    let lock_values: [&(dyn ToSql + Sync); 1] = [&key];
+    let counter = client.query_opt(&lock, &lock_values);
     let ids = async {
-        if supplied.is_empty() {
-            Ok(Vec::new())
-        } else {
-            tx.query_typed(&ids_sql, &[(&supplied, Type::UUID_ARRAY)])
-                .await
+        match &ids_statement {
+            None => Ok(Vec::new()),
+            Some(statement) => client.query(statement, &[&supplied]).await,
         }
     };
-    let version_params: [Param<'_>; 1] = [(&streams, Type::TEXT_ARRAY)];
-    let versions = tx.query_typed(&versions_sql, &version_params);
-    let (id_rows, version_rows) = futures::try_join!(ids, versions)?;
+    let versions_values: [&(dyn ToSql + Sync); 1] = [&streams];
+    let versions = client.query(&versions_statement, &versions_values);
+    let ((), counter, id_rows, version_rows) = futures::try_join!(begin, counter, ids, versions)?;
+    let Some(counter) = counter else {
+        // Deleted (by any instance) while this instance still knew it.
+        return Err(NsError::Gone);
+    };
+    let first_global_position: i64 = counter.try_get(0)?;
 
     let mut known: HashMap<Uuid, Known> = HashMap::with_capacity(id_rows.len());
     for row in &id_rows {
@@ -257,11 +320,10 @@ async fn transaction(
     }
     if appends.id.is_empty() {
         // Only refusals and idempotent retries: nothing to commit.
-        tx.rollback().await?;
+        client.batch_execute("ROLLBACK").await?;
         return Ok(outcomes);
     }
     let appended = appends.id.len() as i64;
-    let insert_sql = INSERT.replace("{schema}", schema);
     let insert_params: [Param<'_>; 11] = [
         (&appends.global_position, Type::INT8_ARRAY),
         (&appends.position, Type::INT8_ARRAY),
@@ -281,18 +343,155 @@ async fn transaction(
         (&appended, Type::INT8),
     ];
     let notify_params: [Param<'_>; 1] = [(&appends.notifications, Type::TEXT_ARRAY)];
-    // Pipelined: sent together, executed in order; any failure fails the batch before COMMIT.
-    let insert = tx.execute_typed(&insert_sql, &insert_params);
-    let update = tx.execute_typed(
-        "UPDATE messagedb.counters \
-         SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1",
-        &update_params,
+    let insert = reads::prepared_with(client, &sql.insert, &insert_params).await?;
+    let update = reads::prepared_with(client, UPDATE, &update_params).await?;
+    let notify = reads::prepared_with(client, notify::NOTIFY_ALL, &notify_params).await?;
+    // Pipelined, COMMIT included. A failing statement aborts the transaction, so the COMMIT
+    // behind it rolls back, and its own error fails the batch (`try_join!` waits for all to
+    // succeed): a batch is acknowledged only when every statement and the COMMIT succeeded.
+    let (insert_values, update_values, notify_values) = (
+        reads::values(&insert_params),
+        reads::values(&update_params),
+        reads::values(&notify_params),
     );
-    let notify = tx.execute_typed(notify::NOTIFY_ALL, &notify_params);
-    futures::try_join!(insert, update, notify)?;
-    tx.commit().await?;
+    let insert = client.execute(&insert, &insert_values);
+    let update = client.execute(&update, &update_values);
+    let notify = client.execute(&notify, &notify_values);
+    let commit = client.batch_execute("COMMIT");
+    futures::try_join!(insert, update, notify, commit)?;
     Ok(outcomes)
 }
+
+/// The columns of an [`APPEND`], one vector per column: what the writer knows before the
+/// positions are assigned.
+#[derive(Default)]
+struct Unpositioned<'a> {
+    stream_name: Vec<&'a str>,
+    category: Vec<&'a str>,
+    message_type: Vec<&'a str>,
+    id: Vec<Uuid>,
+    data: Vec<&'a str>,
+    metadata: Vec<Option<&'a str>>,
+    correlation: Vec<Option<&'a str>>,
+    cardinal_hash: Vec<Option<i64>>,
+    time: Vec<i64>,
+    stream_json: Vec<Option<String>>,
+}
+
+/// Appends every row of its arrays (`$2`…) in array order: global positions from the counter
+/// row of key `$1` on, stream positions after each stream's last, moves the counter by the
+/// number of rows appended and queues one notification per append (the payload of
+/// `notify::message_payload`), in global-position order. Returns each append's array index
+/// (from 1) and positions. Must run after the counter row is locked, as a statement of its own,
+/// so that its snapshot has every earlier commit. Appends nothing when the counter row is gone.
+const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
+                FROM messagedb.counters WHERE key = $1), \
+     b AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], \
+                $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[]) \
+            WITH ORDINALITY AS b(stream_name, category, type, id, data, metadata, \
+                correlation_category, cardinal_hash, time, stream_json, ord)), \
+     v AS (SELECT s.name, coalesce((SELECT m.position FROM {schema}.messages m \
+                WHERE m.stream_name = s.name ORDER BY m.position DESC LIMIT 1), -1) AS version \
+            FROM (SELECT DISTINCT stream_name AS name FROM b) s), \
+     r AS MATERIALIZED (SELECT b.*, c.base + b.ord - 1 AS global_position, \
+                v.version + row_number() OVER (PARTITION BY b.stream_name ORDER BY b.ord) \
+                    AS position \
+            FROM b JOIN v ON v.name = b.stream_name CROSS JOIN c), \
+     i AS (INSERT INTO {schema}.messages (global_position, position, stream_name, category, \
+                type, id, data, metadata, correlation_category, cardinal_hash, time) \
+            SELECT global_position, position, stream_name, category, type, id, data, metadata, \
+                correlation_category, cardinal_hash, time FROM r), \
+     u AS (UPDATE messagedb.counters \
+            SET next_global_position = next_global_position + (SELECT count(*) FROM r), \
+                message_count = message_count + (SELECT count(*) FROM r) \
+            WHERE key = $1) \
+     SELECT r.ord, r.global_position, r.position, pg_notify('messagedb', {payload}) \
+     FROM r ORDER BY r.ord";
+
+/// A batch of plain appends (no supplied id, no expected version: nothing to check, every
+/// request appends) in ONE round trip: `BEGIN`, the counter lock, [`APPEND`] and `COMMIT`,
+/// pipelined. PostgreSQL assigns the positions exactly as [`decide`] would.
+async fn appends_only(
+    client: &ClientWrapper,
+    key: &str,
+    sql: &Sql,
+    batch: &[(WriteRequest, Reply)],
+) -> Result<Vec<Outcome>, NsError> {
+    let mut rows = Unpositioned::default();
+    for (request, _) in batch {
+        let message = &request.message;
+        let stream = message.stream_name.as_str();
+        rows.stream_name.push(stream);
+        rows.category.push(message.stream_name.category());
+        rows.message_type.push(&message.message_type);
+        rows.id.push(*request.id.as_uuid());
+        rows.data.push(&message.data);
+        rows.metadata.push(message.metadata.as_deref());
+        rows.correlation.push(request.correlation.as_deref());
+        rows.cardinal_hash.push(request.cardinal_hash);
+        rows.time.push(Timestamp::now().as_micros());
+        rows.stream_json
+            .push(notify::stream_json_if_it_fits(key, stream));
+    }
+    let params: [Param<'_>; 11] = [
+        (&key, Type::TEXT),
+        (&rows.stream_name, Type::TEXT_ARRAY),
+        (&rows.category, Type::TEXT_ARRAY),
+        (&rows.message_type, Type::TEXT_ARRAY),
+        (&rows.id, Type::UUID_ARRAY),
+        (&rows.data, Type::TEXT_ARRAY),
+        (&rows.metadata, Type::TEXT_ARRAY),
+        (&rows.correlation, Type::TEXT_ARRAY),
+        (&rows.cardinal_hash, Type::INT8_ARRAY),
+        (&rows.time, Type::INT8_ARRAY),
+        (&rows.stream_json, Type::TEXT_ARRAY),
+    ];
+    let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
+    let append = reads::prepared_with(client, &sql.append, &params).await?;
+    // Pipelined, in this order (see `in_transaction`). Every statement is awaited: if one
+    // fails, the transaction is aborted and the COMMIT behind it rolls back.
+    let begin = client.batch_execute("BEGIN");
+    let (lock_values, append_values) = ([&key as &(dyn ToSql + Sync)], reads::values(&params));
+    let counter = client.query_opt(&lock, &lock_values);
+    let append = client.query(&append, &append_values);
+    let commit = client.batch_execute("COMMIT");
+    let (begun, counter, appended, committed) = futures::join!(begin, counter, append, commit);
+    begun?;
+    if counter?.is_none() {
+        // Deleted (by any instance) while this instance still knew it; nothing was appended.
+        return Err(NsError::Gone);
+    }
+    let appended = appended?;
+    committed?;
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    for (index, row) in appended.iter().enumerate() {
+        let ord: i64 = row.try_get(0)?;
+        if usize::try_from(ord) != Ok(index + 1) {
+            break;
+        }
+        outcomes.push(Ok(WriteOutcome::Appended(Positions {
+            global_position: row.try_get(1)?,
+            position: row.try_get(2)?,
+        })));
+    }
+    if outcomes.len() != batch.len() {
+        // Cannot happen: the counter row was there, so every row was appended.
+        return Err(NsError::Store(StoreError::backend(Unanswered)));
+    }
+    Ok(outcomes)
+}
+
+/// [`APPEND`] committed without returning one row per request.
+#[derive(Debug, thiserror::Error)]
+#[error("the append statement did not report every appended message")]
+struct Unanswered;
+
+/// Moves the counter of key `$1` to `$2` and counts `$3` more messages.
+const UPDATE: &str = "UPDATE messagedb.counters \
+     SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1";
+
+/// Locks the namespace's counter row until the end of the transaction.
+const LOCK: &str = "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE";
 
 /// One request's outcome, in arrival order: idempotency, then version check, then append
 /// (SPEC §6.3). Appends are recorded in `known`, `versions` and `appends`, so later requests of

@@ -2,6 +2,7 @@
 //! themselves (`messagedb-testpg`): the store conformance suite, the layout and migrations, and
 //! several instances on one database.
 
+mod batches;
 mod conformance;
 mod faults;
 mod import;
