@@ -109,6 +109,7 @@ impl Location {
                 // Bound the WAL file after checkpoints so a burst of writes does not leave a
                 // huge file behind for ever.
                 conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+                conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
                 conn
             }
             Location::Memory { prefix } => {
@@ -194,6 +195,13 @@ impl Location {
     }
 }
 
+/// The writer checkpoints the WAL inside the commit that takes it past this many pages
+/// (SQLite's default is 1,000). A checkpoint stalls the one writer thread and every write queued
+/// behind it, which is what the embedded backend's p99 is made of; half the default halves each
+/// stall for twice as many of them. Measured (PROFILING.md, session 2): p99 3.52 → 2.74 ms,
+/// throughput within noise (−4 %); 250 pages cost 7 % of the throughput.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 500;
+
 fn write_flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -228,4 +236,22 @@ fn set_journal_mode(conn: &Connection, wanted: &str) -> rusqlite::Result<()> {
             "journal_mode {wanted} refused (the database stays in {mode})"
         )),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's checkpoint threshold is ours, not SQLite's default (it sets the p99).
+    #[test]
+    fn the_writer_checkpoints_every_500_wal_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("ns")).unwrap();
+        let conn = Location::disk(dir.path()).open_writer("k").unwrap();
+        let pages: i64 = conn
+            .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))
+            .unwrap();
+        assert_eq!(pages, WAL_AUTOCHECKPOINT_PAGES);
+        assert_eq!(pages, 500);
+    }
 }
