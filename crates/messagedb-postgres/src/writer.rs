@@ -157,11 +157,9 @@ struct Known {
     positions: Positions,
 }
 
-/// The columns of one multi-row insert, one vector per column.
+/// The columns both insert statements take from the requests, one vector per column.
 #[derive(Default)]
-struct Appends<'a> {
-    global_position: Vec<i64>,
-    position: Vec<i64>,
+struct Rows<'a> {
     stream_name: Vec<&'a str>,
     category: Vec<&'a str>,
     message_type: Vec<&'a str>,
@@ -171,6 +169,48 @@ struct Appends<'a> {
     correlation: Vec<Option<&'a str>>,
     cardinal_hash: Vec<Option<i64>>,
     time: Vec<i64>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, request: &'a WriteRequest) {
+        let message = &request.message;
+        self.stream_name.push(message.stream_name.as_str());
+        self.category.push(message.stream_name.category());
+        self.message_type.push(&message.message_type);
+        self.id.push(*request.id.as_uuid());
+        self.data.push(&message.data);
+        self.metadata.push(message.metadata.as_deref());
+        self.correlation.push(request.correlation.as_deref());
+        self.cardinal_hash.push(request.cardinal_hash);
+        self.time.push(Timestamp::now().as_micros());
+    }
+
+    fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// The columns as statement parameters, in the order both statements take them.
+    fn params(&self) -> [Param<'_>; 9] {
+        [
+            (&self.stream_name, Type::TEXT_ARRAY),
+            (&self.category, Type::TEXT_ARRAY),
+            (&self.message_type, Type::TEXT_ARRAY),
+            (&self.id, Type::UUID_ARRAY),
+            (&self.data, Type::TEXT_ARRAY),
+            (&self.metadata, Type::TEXT_ARRAY),
+            (&self.correlation, Type::TEXT_ARRAY),
+            (&self.cardinal_hash, Type::INT8_ARRAY),
+            (&self.time, Type::INT8_ARRAY),
+        ]
+    }
+}
+
+/// The columns of one multi-row insert: the positions [`decide`] assigned, then the rows.
+#[derive(Default)]
+struct Appends<'a> {
+    global_position: Vec<i64>,
+    position: Vec<i64>,
+    rows: Rows<'a>,
     notifications: Vec<String>,
 }
 
@@ -318,24 +358,25 @@ async fn in_transaction(
         );
         outcomes.push(outcome);
     }
-    if appends.id.is_empty() {
+    if appends.rows.len() == 0 {
         // Only refusals and idempotent retries: nothing to commit.
         client.batch_execute("ROLLBACK").await?;
         return Ok(outcomes);
     }
-    let appended = appends.id.len() as i64;
+    let appended = appends.rows.len() as i64;
+    let [a, b, c, d, e, f, g, h, i] = appends.rows.params();
     let insert_params: [Param<'_>; 11] = [
         (&appends.global_position, Type::INT8_ARRAY),
         (&appends.position, Type::INT8_ARRAY),
-        (&appends.stream_name, Type::TEXT_ARRAY),
-        (&appends.category, Type::TEXT_ARRAY),
-        (&appends.message_type, Type::TEXT_ARRAY),
-        (&appends.id, Type::UUID_ARRAY),
-        (&appends.data, Type::TEXT_ARRAY),
-        (&appends.metadata, Type::TEXT_ARRAY),
-        (&appends.correlation, Type::TEXT_ARRAY),
-        (&appends.cardinal_hash, Type::INT8_ARRAY),
-        (&appends.time, Type::INT8_ARRAY),
+        a,
+        b,
+        c,
+        d,
+        e,
+        f,
+        g,
+        h,
+        i,
     ];
     let update_params: [Param<'_>; 3] = [
         (&key, Type::TEXT),
@@ -360,22 +401,6 @@ async fn in_transaction(
     let commit = client.batch_execute("COMMIT");
     futures::try_join!(insert, update, notify, commit)?;
     Ok(outcomes)
-}
-
-/// The columns of an [`APPEND`], one vector per column: what the writer knows before the
-/// positions are assigned.
-#[derive(Default)]
-struct Unpositioned<'a> {
-    stream_name: Vec<&'a str>,
-    category: Vec<&'a str>,
-    message_type: Vec<&'a str>,
-    id: Vec<Uuid>,
-    data: Vec<&'a str>,
-    metadata: Vec<Option<&'a str>>,
-    correlation: Vec<Option<&'a str>>,
-    cardinal_hash: Vec<Option<i64>>,
-    time: Vec<i64>,
-    stream_json: Vec<Option<String>>,
 }
 
 /// Appends every row of its arrays (`$2`…) in array order: global positions from the counter
@@ -417,34 +442,27 @@ async fn appends_only(
     sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
-    let mut rows = Unpositioned::default();
+    // The rows of an [`APPEND`]: what the writer knows before the positions are assigned.
+    let mut rows = Rows::default();
+    let mut stream_json = Vec::with_capacity(batch.len());
     for (request, _) in batch {
-        let message = &request.message;
-        let stream = message.stream_name.as_str();
-        rows.stream_name.push(stream);
-        rows.category.push(message.stream_name.category());
-        rows.message_type.push(&message.message_type);
-        rows.id.push(*request.id.as_uuid());
-        rows.data.push(&message.data);
-        rows.metadata.push(message.metadata.as_deref());
-        rows.correlation.push(request.correlation.as_deref());
-        rows.cardinal_hash.push(request.cardinal_hash);
-        rows.time.push(Timestamp::now().as_micros());
-        rows.stream_json
-            .push(notify::stream_json_if_it_fits(key, stream));
+        rows.push(request);
+        let stream = request.message.stream_name.as_str();
+        stream_json.push(notify::stream_json_if_it_fits(key, stream));
     }
+    let [a, b, c, d, e, f, g, h, i] = rows.params();
     let params: [Param<'_>; 11] = [
         (&key, Type::TEXT),
-        (&rows.stream_name, Type::TEXT_ARRAY),
-        (&rows.category, Type::TEXT_ARRAY),
-        (&rows.message_type, Type::TEXT_ARRAY),
-        (&rows.id, Type::UUID_ARRAY),
-        (&rows.data, Type::TEXT_ARRAY),
-        (&rows.metadata, Type::TEXT_ARRAY),
-        (&rows.correlation, Type::TEXT_ARRAY),
-        (&rows.cardinal_hash, Type::INT8_ARRAY),
-        (&rows.time, Type::INT8_ARRAY),
-        (&rows.stream_json, Type::TEXT_ARRAY),
+        a,
+        b,
+        c,
+        d,
+        e,
+        f,
+        g,
+        h,
+        i,
+        (&stream_json, Type::TEXT_ARRAY),
     ];
     let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
     let append = reads::prepared_with(client, &sql.append, &params).await?;
@@ -546,15 +564,7 @@ fn decide<'a>(
     );
     appends.global_position.push(positions.global_position);
     appends.position.push(positions.position);
-    appends.stream_name.push(stream);
-    appends.category.push(message.stream_name.category());
-    appends.message_type.push(&message.message_type);
-    appends.id.push(id);
-    appends.data.push(&message.data);
-    appends.metadata.push(message.metadata.as_deref());
-    appends.correlation.push(request.correlation.as_deref());
-    appends.cardinal_hash.push(request.cardinal_hash);
-    appends.time.push(Timestamp::now().as_micros());
+    appends.rows.push(request);
     appends
         .notifications
         .push(notify::message_payload(key, positions, stream));
