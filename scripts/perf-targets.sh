@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Measure issue 7's throughput targets (PROFILING.md "PERFORMANCE") in one go, with the load
+# generator on the same machine: reference-mix with 10 workers in test mode, on the embedded
+# durable backend and on a local PostgreSQL 15 with default settings, and write-only over 100
+# streams on the embedded backend. Every setup gets a fresh server (and a fresh data directory or
+# database); every bench passes --server-pid, so the reports carry CPU time per operation.
+#
+# Usage: scripts/perf-targets.sh [RUNS] [DURATION]     (defaults: 3 runs of 20s, as the issue asks)
+#
+# Build first: cargo build --release -p messagedb. PostgreSQL: the Debian postgresql-15 binaries;
+# as root the cluster runs as the `postgres` user (PostgreSQL refuses root). SKIP_POSTGRES=1 skips
+# that setup. Results: one bench JSON per setup in $OUT (default /tmp/messagedb-perf-targets), and a
+# summary table on stdout (median [min–max] over the runs).
+set -euo pipefail
+
+RUNS=${1:-3}
+DURATION=${2:-20s}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${MESSAGEDB_BIN:-$ROOT/target/release/messagedb}
+OUT=${OUT:-/tmp/messagedb-perf-targets}
+TOKEN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/*.txt
+[[ -x $BIN ]] || { echo "no $BIN: cargo build --release -p messagedb" >&2; exit 1; }
+
+SERVER=""
+PGDIR=""
+cleanup() {
+  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  if [[ -n $PGDIR ]]; then
+    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PGDIR"
+  fi
+  rm -rf "$OUT"/data.*
+}
+trap cleanup EXIT
+
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_server ARGS...: a fresh server on a free port; sets SERVER and PORT.
+start_server() {
+  PORT=$(free_port)
+  "$BIN" serve --listen 127.0.0.1 --port "$PORT" --token "$TOKEN" "$@" 2>"$OUT/server.log" &
+  SERVER=$!
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return
+    sleep 0.1
+  done
+  echo "the server did not start; see $OUT/server.log" >&2
+  exit 1
+}
+
+stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+
+# bench NAME ARGS...: the measurement against the running server, into $OUT/NAME.json.
+bench() {
+  local name=$1
+  shift
+  "$BIN" bench --url "http://127.0.0.1:$PORT" --token "$TOKEN" --workers 10 \
+    --duration "$DURATION" --warmup 2s --runs "$RUNS" --server-pid "$SERVER" \
+    --output "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>&1
+  echo "$name: $(grep -E '^throughput' "$OUT/$name.txt")"
+}
+
+start_server --test-mode
+bench test-mode --workload reference-mix
+stop_server
+
+start_server --data-dir "$(mktemp -d "$OUT/data.XXXXXX")"
+bench embedded --workload reference-mix
+stop_server
+
+start_server --data-dir "$(mktemp -d "$OUT/data.XXXXXX")"
+bench write-only --workload write-only --streams 100
+stop_server
+
+if [[ ${SKIP_POSTGRES:-} != 1 ]]; then
+  [[ -x $PGBIN/initdb ]] || { echo "no PostgreSQL binaries in $PGBIN (SKIP_POSTGRES=1 skips)" >&2; exit 1; }
+  PGDIR=$(mktemp -d /tmp/messagedb-perf-pg.XXXXXX)
+  chmod 755 "$PGDIR"
+  [[ $(id -u) == 0 ]] && chown postgres "$PGDIR"
+  PGPORT=$(free_port)
+  as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
+    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
+  as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
+  start_server --db-url "postgres://postgres@127.0.0.1:$PGPORT/bench"
+  bench postgres --workload reference-mix
+  stop_server
+fi
+
+# The summary: median [min–max] over the runs of each report.
+python3 - "$OUT" <<'PY'
+import json, os, statistics, sys
+out = sys.argv[1]
+def spread(values, digits=2):
+    f = lambda x: f"{x:,.{digits}f}"
+    return f"{f(statistics.median(values))} [{f(min(values))}–{f(max(values))}]"
+print(f"\n{'setup':<12} {'ops/s':<32} {'p99 ms':<22} server µs/op")
+for name in ["test-mode", "embedded", "write-only", "postgres"]:
+    path = os.path.join(out, name + ".json")
+    if not os.path.exists(path):
+        continue
+    runs = json.load(open(path))["runs"]
+    ops = spread([r["ops_per_sec"] for r in runs], 0)
+    p99 = spread([r["latency_ms"]["p99"] for r in runs])
+    cpu = spread([r["cpu"]["server_us_per_op"] for r in runs if r.get("cpu")], 1)
+    print(f"{name:<12} {ops:<32} {p99:<22} {cpu}")
+PY
