@@ -6,18 +6,34 @@
 //! transaction-scoped advisory lock, so instances starting together migrate exactly once: the
 //! others wait for the lock and then find nothing left to do. A database whose version is newer
 //! than this binary knows is refused. Migrations are append-only: a released one is never edited.
+//!
+//! Version 2 adds each namespace's `append` function (`writer::append_function_ddl`), which
+//! new namespaces get with their schema. A namespace created meanwhile by an older messagedb
+//! still running on the same database lacks it; its writer creates it on first use.
 
 use tokio_postgres::Client;
 
 use crate::error::OpenError;
 
+/// One step of the schema's history.
+enum Migration {
+    /// SQL run as it is.
+    Sql(&'static str),
+    /// (Re)creates the append function in the schema of every namespace.
+    AppendFunctions,
+}
+
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("sql/registry_v1.sql")];
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("sql/registry_v1.sql")),
+    Migration::AppendFunctions,
+];
 
 /// The DDL of one namespace at the current version; `{schema}` is replaced by its schema name.
 const NAMESPACE: &str = include_str!("sql/namespace.sql");
 
-/// The advisory lock key that serialises migrations (an arbitrary constant: "msgdb" + 1).
+/// The advisory lock key that serialises migrations (an arbitrary constant: "msgdb" + 1); the
+/// writer's late creation of an append function takes it too.
 const MIGRATION_LOCK: i64 = 0x6d73_6764_6201;
 
 /// The schema version this binary writes.
@@ -33,7 +49,20 @@ pub(crate) fn namespace_schema(key: &str) -> String {
 
 /// The DDL creating a namespace's schema.
 pub(crate) fn namespace_ddl(key: &str) -> String {
-    NAMESPACE.replace("{schema}", &namespace_schema(key))
+    let schema = namespace_schema(key);
+    let mut ddl = NAMESPACE.replace("{schema}", &schema);
+    ddl.push('\n');
+    ddl.push_str(&crate::writer::append_function_ddl(&schema));
+    ddl
+}
+
+/// A transaction (re)creating the append function of namespace `key` under the migration lock,
+/// for namespaces whose schema lacks it.
+pub(crate) fn append_function_transaction(key: &str) -> String {
+    format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); {} COMMIT;",
+        crate::writer::append_function_ddl(&namespace_schema(key))
+    )
 }
 
 /// A fresh namespace key: 128 random bits as 32 lowercase hex digits. Keys name schemas, so they
@@ -76,8 +105,26 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
         });
     }
     let first = usize::try_from(found).unwrap_or(0);
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(first) {
-        tx.batch_execute(sql).await.map_err(database)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(first) {
+        match migration {
+            Migration::Sql(sql) => tx.batch_execute(sql).await.map_err(database)?,
+            Migration::AppendFunctions => {
+                let keys = tx
+                    .query("SELECT key FROM messagedb.namespaces ORDER BY key", &[])
+                    .await
+                    .map_err(database)?;
+                for row in keys {
+                    let key: String = row.try_get(0).map_err(database)?;
+                    if !is_key(&key) {
+                        return Err(OpenError::Database(format!(
+                            "migration failed: namespace key {key:?} is not a key"
+                        )));
+                    }
+                    let ddl = crate::writer::append_function_ddl(&namespace_schema(&key));
+                    tx.batch_execute(&ddl).await.map_err(database)?;
+                }
+            }
+        }
         let applied = messagedb_core::Timestamp::now().as_micros();
         tx.execute(
             "INSERT INTO messagedb.migrations (version, applied_at) VALUES ($1, $2)",

@@ -20,8 +20,10 @@
 //!    `COMMIT` behind it rolls back.
 //!
 //! A batch of plain appends only (no supplied id, no expected version) has nothing to check, so
-//! it takes ONE round trip: `BEGIN`, the lock, one statement that assigns the positions, inserts,
-//! moves the counter and notifies (see [`APPEND`]), and `COMMIT`, pipelined.
+//! it is ONE statement in autocommit mode (one round trip, one transaction): a call of the
+//! namespace's `append` function, which takes the same lock and then, in a statement of its own,
+//! assigns the positions, inserts, moves the counter and notifies (see [`append_function_ddl`]
+//! and [`APPEND`]). PostgreSQL answers once the transaction has committed.
 //!
 //! No savepoints are needed: the per-request checks run in Rust against what step 1 read, under
 //! the lock, so the only statements that can fail are whole-batch failures (a lost connection, a
@@ -35,13 +37,14 @@ use messagedb_core::{
     cardinal_id, hash_64, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use crate::error::NsError;
 use crate::notify;
 use crate::reads::{self, Param};
-use crate::schema::namespace_schema;
+use crate::schema::{self, namespace_schema};
 
 /// The most requests one transaction takes: large enough to amortise the commit, small enough
 /// that the first request of a batch is not kept waiting behind thousands of others.
@@ -217,6 +220,7 @@ struct Appends<'a> {
 /// The text of a writer's statements, for its namespace's schema: built once per writer, and
 /// prepared once per pooled connection (see [`reads::prepared`]).
 struct Sql {
+    /// The call of the namespace's [`append_function_ddl`] function.
     append: String,
     ids: String,
     versions: String,
@@ -226,9 +230,9 @@ struct Sql {
 impl Sql {
     fn new(schema: &str) -> Sql {
         Sql {
-            append: APPEND.replace("{schema}", schema).replace(
-                "{payload}",
-                &notify::payload_sql("$1", "r.global_position", "r.stream_json", "r.position"),
+            append: format!(
+                "SELECT appended_ord, appended_global_position, appended_position \
+                 FROM {schema}.append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             ),
             ids: format!(
                 "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
@@ -242,6 +246,33 @@ impl Sql {
             insert: INSERT.replace("{schema}", schema),
         }
     }
+}
+
+/// The DDL of function `{schema}.append`, part of every namespace's schema (see
+/// `schema::namespace_ddl`): the whole of a batch of plain appends as ONE statement, so that it
+/// runs in autocommit mode in one round trip and one transaction. It locks the counter row of
+/// key `$1` (`FOR UPDATE`, as every writer does), then runs [`APPEND`] on `$2`… and returns its
+/// rows; nothing (and appends nothing) when the counter row is gone. A PL/pgSQL function runs
+/// each statement with a fresh snapshot (READ COMMITTED), so the append sees every commit made
+/// before the lock was granted, which a single plain statement could not; its plans are cached
+/// per session like a prepared statement's.
+pub(crate) fn append_function_ddl(schema: &str) -> String {
+    let append = APPEND.replace("{schema}", schema).replace(
+        "{payload}",
+        &notify::payload_sql("$1", "r.global_position", "r.stream_json", "r.position"),
+    );
+    format!(
+        "CREATE OR REPLACE FUNCTION {schema}.append(text, text[], text[], text[], uuid[], \
+             text[], text[], text[], bigint[], bigint[], text[]) \
+         RETURNS TABLE (appended_ord bigint, appended_global_position bigint, \
+             appended_position bigint) \
+         LANGUAGE plpgsql VOLATILE AS $append$ \
+         BEGIN \
+             PERFORM FROM messagedb.counters WHERE key = $1 FOR UPDATE; \
+             IF NOT FOUND THEN RETURN; END IF; \
+             RETURN QUERY {append}; \
+         END $append$;"
+    )
 }
 
 const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, stream_name, \
@@ -408,7 +439,7 @@ async fn in_transaction(
 /// number of rows appended and queues one notification per append (the payload of
 /// `notify::message_payload`), in global-position order. Returns each append's array index
 /// (from 1) and positions. Must run after the counter row is locked, as a statement of its own,
-/// so that its snapshot has every earlier commit. Appends nothing when the counter row is gone.
+/// so that its snapshot has every earlier commit (the body of [`append_function_ddl`]).
 const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
                 FROM messagedb.counters WHERE key = $1), \
      b AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], \
@@ -430,12 +461,14 @@ const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
             SET next_global_position = next_global_position + (SELECT count(*) FROM r), \
                 message_count = message_count + (SELECT count(*) FROM r) \
             WHERE key = $1) \
-     SELECT r.ord, r.global_position, r.position, pg_notify('messagedb', {payload}) \
-     FROM r ORDER BY r.ord";
+     SELECT n.ord, n.global_position, n.position \
+     FROM (SELECT r.ord, r.global_position, r.position, pg_notify('messagedb', {payload}) \
+           FROM r ORDER BY r.ord) n \
+     ORDER BY n.ord";
 
 /// A batch of plain appends (no supplied id, no expected version: nothing to check, every
-/// request appends) in ONE round trip: `BEGIN`, the counter lock, [`APPEND`] and `COMMIT`,
-/// pipelined. PostgreSQL assigns the positions exactly as [`decide`] would.
+/// request appends) in ONE round trip and one statement, the namespace's append function in
+/// autocommit mode. PostgreSQL assigns the positions exactly as [`decide`] would.
 async fn appends_only(
     client: &ClientWrapper,
     key: &str,
@@ -464,23 +497,23 @@ async fn appends_only(
         i,
         (&stream_json, Type::TEXT_ARRAY),
     ];
-    let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
-    let append = reads::prepared_with(client, &sql.append, &params).await?;
-    // Pipelined, in this order (see `in_transaction`). Every statement is awaited: if one
-    // fails, the transaction is aborted and the COMMIT behind it rolls back.
-    let begin = client.batch_execute("BEGIN");
-    let (lock_values, append_values) = ([&key as &(dyn ToSql + Sync)], reads::values(&params));
-    let counter = client.query_opt(&lock, &lock_values);
-    let append = client.query(&append, &append_values);
-    let commit = client.batch_execute("COMMIT");
-    let (begun, counter, appended, committed) = futures::join!(begin, counter, append, commit);
-    begun?;
-    if counter?.is_none() {
-        // Deleted (by any instance) while this instance still knew it; nothing was appended.
+    let appended = match call_append(client, sql, &params).await {
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_FUNCTION) => {
+            // A namespace created by an older messagedb (still running beside this one) has
+            // no function yet: create it, as the migration did for the namespaces it found.
+            tracing::info!(key, "creating the append function of a namespace");
+            client
+                .batch_execute(&schema::append_function_transaction(key))
+                .await?;
+            call_append(client, sql, &params).await?
+        }
+        other => other?,
+    };
+    if appended.is_empty() {
+        // The counter row is gone: deleted (by any instance) while this instance still knew
+        // it; nothing was appended.
         return Err(NsError::Gone);
     }
-    let appended = appended?;
-    committed?;
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
     for (index, row) in appended.iter().enumerate() {
         let ord: i64 = row.try_get(0)?;
@@ -497,6 +530,18 @@ async fn appends_only(
         return Err(NsError::Store(StoreError::backend(Unanswered)));
     }
     Ok(outcomes)
+}
+
+/// Calls the namespace's append function in autocommit mode: one statement, one round trip,
+/// one transaction. The driver returns only once PostgreSQL is ready for the next query, i.e.
+/// after the commit (its error included, should the commit fail).
+async fn call_append(
+    client: &ClientWrapper,
+    sql: &Sql,
+    params: &[Param<'_>],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let append = reads::prepared_with(client, &sql.append, params).await?;
+    client.query(&append, &reads::values(params)).await
 }
 
 /// [`APPEND`] committed without returning one row per request.

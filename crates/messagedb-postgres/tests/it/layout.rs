@@ -156,7 +156,7 @@ async fn schema_versions() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     client
         .execute(
             "INSERT INTO messagedb.migrations (version, applied_at) VALUES (7, 0)",
@@ -172,13 +172,97 @@ async fn schema_versions() {
             refused,
             OpenError::SchemaTooNew {
                 found: 7,
-                supported: 1
+                supported: 2
             }
         ),
         "{refused:?}"
     );
     assert_eq!(
         refused.to_string(),
-        "store schema version 7 is newer than this messagedb supports (1)"
+        "store schema version 7 is newer than this messagedb supports (2)"
     );
+}
+
+/// The namespace schema of `ns` and whether it has its append function.
+async fn append_function(client: &Client, ns: &str) -> (String, bool) {
+    let key: String = client
+        .query_one("SELECT key FROM messagedb.namespaces WHERE id = $1", &[&ns])
+        .await
+        .unwrap()
+        .get(0);
+    let schema = format!("messagedb_ns_{key}");
+    let found: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = 'append')",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    (schema, found)
+}
+
+/// Migration 2 gives every namespace of a version-1 database its append function, and writes
+/// then go on from where they were.
+#[tokio::test]
+async fn version_1_databases_get_append_functions() {
+    let Some(db) = messagedb_testpg::database("version_1_databases_get_append_functions").await
+    else {
+        return;
+    };
+    let store = open(&db).await;
+    let ns = namespace(&store, "tenant").await;
+    append(&store, &ns, message("account-1")).await;
+    store.close().await;
+    // Back to version 1, as a database last opened by an older messagedb.
+    let client = sql(db.url()).await;
+    let (schema, found) = append_function(&client, "tenant").await;
+    assert!(found, "new namespaces have the function");
+    client
+        .batch_execute(&format!(
+            "DROP FUNCTION {schema}.append; DELETE FROM messagedb.migrations WHERE version = 2"
+        ))
+        .await
+        .unwrap();
+    assert!(!append_function(&client, "tenant").await.1);
+
+    let store = open(&db).await;
+    assert!(append_function(&client, "tenant").await.1, "migrated");
+    let versions: Vec<i64> = client
+        .query("SELECT version FROM messagedb.migrations ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    let positions = append(&store, &ns, message("account-1")).await;
+    assert_eq!((positions.position, positions.global_position), (1, 2));
+    store.close().await;
+}
+
+/// A namespace without the function (created by an older messagedb running beside this one,
+/// after the migration) is written all the same: its writer creates the function first.
+#[tokio::test]
+async fn namespaces_without_the_append_function_are_written() {
+    let Some(db) =
+        messagedb_testpg::database("namespaces_without_the_append_function_are_written").await
+    else {
+        return;
+    };
+    let store = open(&db).await;
+    let ns = namespace(&store, "tenant").await;
+    let client = sql(db.url()).await;
+    let (schema, _) = append_function(&client, "tenant").await;
+    client
+        .batch_execute(&format!("DROP FUNCTION {schema}.append"))
+        .await
+        .unwrap();
+    let first = append(&store, &ns, message("account-1")).await;
+    assert_eq!((first.position, first.global_position), (0, 1));
+    assert!(append_function(&client, "tenant").await.1, "created again");
+    let second = append(&store, &ns, message("account-1")).await;
+    assert_eq!((second.position, second.global_position), (1, 2));
+    store.close().await;
 }
