@@ -254,16 +254,4 @@ mod tests {
         assert_eq!(pages, WAL_AUTOCHECKPOINT_PAGES);
         assert_eq!(pages, 500);
     }
-
-    /// Commits sync with fdatasync(2): the bundled SQLite is compiled with `HAVE_FDATASYNC`
-    /// (`.cargo/config.toml` passes it to libsqlite3-sys's build in the same cargo run that
-    /// builds this crate). Without it SQLite calls fsync(2), which also waits for an inode write.
-    #[test]
-    fn the_bundled_sqlite_syncs_with_fdatasync() {
-        let flags = option_env!("LIBSQLITE3_FLAGS").unwrap_or_default();
-        assert!(
-            flags.split_whitespace().any(|f| f == "-DHAVE_FDATASYNC=1"),
-            "LIBSQLITE3_FLAGS is {flags:?}: build from the repository so .cargo/config.toml applies"
-        );
-    }
 }
