@@ -8,6 +8,8 @@
 #
 # Usage: scripts/perf-targets.sh [RUNS] [DURATION]     (defaults: 3 runs of 20s, as the issue asks)
 # SETUPS="embedded postgres" picks setups (default: test-mode embedded write-only postgres).
+# PG_OPTIONS adds PostgreSQL server options, for bound experiments only (e.g. "-c
+# synchronous_commit=off": how fast without waiting for the WAL flush); the target uses defaults.
 #
 # Build first: cargo build --release -p messagedb. PostgreSQL: the Debian postgresql-15 binaries;
 # as root the cluster runs as the `postgres` user (PostgreSQL refuses root). SKIP_POSTGRES=1 skips
@@ -96,7 +98,7 @@ if wanted postgres; then
   PGPORT=$(free_port)
   as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust >/dev/null
   as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
-    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
+    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 ${PG_OPTIONS:-}" start >/dev/null
   # A new cluster creates (zero-fills and fsyncs) a 16 MiB WAL segment every few seconds under
   # this load, where one in service recycles them, and plans its statements on empty tables
   # until autovacuum analyzes them. So the measurement follows 60 s of the same load on the
