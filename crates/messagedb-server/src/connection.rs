@@ -9,13 +9,19 @@
 //! the same first byte ([`Arrival`]). A request counts as being served until its response body
 //! has been sent, so a streaming response (`/subscribe`) is never taken for an idle connection
 //! and is exempt from the request deadline while it streams.
+//!
+//! hyper answers a request it cannot parse (400, 414, 431) on its own, without calling the
+//! service, so without the `Server` header every response must carry (SPEC §3). The socket
+//! wrapper adds it: a write that starts with a response head lacking that header is such an
+//! answer (hyper flushes each response before it reads the next request, so a head starts a
+//! write; bodies never begin with `HTTP/1.`).
 
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -53,6 +59,7 @@ pub async fn serve(stream: TcpStream, app: App, mut shutdown: watch::Receiver<bo
     let io = TokioIo::new(Monitored {
         io: stream,
         activity: Arc::clone(&activity),
+        patched: None,
     });
     let service_activity = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
@@ -250,10 +257,94 @@ impl hyper::body::Body for InService {
     }
 }
 
-/// The socket, reporting traffic to [`Activity`].
+/// The socket, reporting traffic to [`Activity`] and adding the `Server` header to the answers
+/// hyper writes on its own (see the module documentation).
 struct Monitored {
     io: TcpStream,
     activity: Arc<Activity>,
+    /// Such an answer with the header added: taken from hyper, not yet all written.
+    patched: Option<Patched>,
+}
+
+struct Patched {
+    bytes: Vec<u8>,
+    written: usize,
+}
+
+impl Monitored {
+    /// Writes what is left of a patched answer; ready when nothing is.
+    fn poll_patched(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(patched) = &mut self.patched {
+            let rest = &patched.bytes[patched.written..];
+            match Pin::new(&mut self.io).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.activity.on_write(Instant::now());
+                    patched.written += n;
+                    if patched.written == patched.bytes.len() {
+                        self.patched = None;
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes `bytes` (an answer of hyper's own, with the header added) in place of the `len`
+    /// bytes hyper asked to write, and reports those as written.
+    fn take_patched(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: Vec<u8>,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.patched = Some(Patched { bytes, written: 0 });
+        // What is not written now is by the next write, flush or shutdown.
+        match self.poll_patched(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(len)),
+        }
+    }
+}
+
+/// `buf` with the `Server` header added, if it starts with a response head that has none.
+fn with_server_header(buf: &[u8]) -> Option<Vec<u8>> {
+    if head_has_server(buf)? {
+        return None;
+    }
+    let line_end = find(buf, b"\r\n")? + 2;
+    let value = crate::router::server_header();
+    let mut out = Vec::with_capacity(buf.len() + value.len() + 10);
+    out.extend_from_slice(&buf[..line_end]);
+    out.extend_from_slice(b"server: ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&buf[line_end..]);
+    Some(out)
+}
+
+/// Whether the response head at the start of `buf` has a `Server` header; `None` when `buf`
+/// does not start with a response head, or ends before the head does without one. One pass
+/// over the head's lines, stopping at the header (our own responses have it third).
+fn head_has_server(buf: &[u8]) -> Option<bool> {
+    if !buf.starts_with(b"HTTP/1.") {
+        return None;
+    }
+    for line in buf.split(|&b| b == b'\n').skip(1) {
+        if line == b"\r" {
+            return Some(false);
+        }
+        if line.len() > 7 && line[..7].eq_ignore_ascii_case(b"server:") {
+            return Some(true);
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl AsyncRead for Monitored {
@@ -279,6 +370,10 @@ impl AsyncWrite for Monitored {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        ready!(this.poll_patched(cx))?;
+        if let Some(patched) = with_server_header(buf) {
+            return this.take_patched(cx, patched, buf.len());
+        }
         let result = Pin::new(&mut this.io).poll_write(cx, buf);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.on_write(Instant::now());
@@ -292,6 +387,15 @@ impl AsyncWrite for Monitored {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        ready!(this.poll_patched(cx))?;
+        // Our own responses have the header in their first slice: no copy for them.
+        let first = bufs.iter().find(|b| !b.is_empty());
+        if first.is_some_and(|b| b.starts_with(b"HTTP/1.") && head_has_server(b) != Some(true)) {
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            if let Some(patched) = with_server_header(&all) {
+                return this.take_patched(cx, patched, all.len());
+            }
+        }
         let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.on_write(Instant::now());
@@ -304,11 +408,15 @@ impl AsyncWrite for Monitored {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        ready!(this.poll_patched(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_patched(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
     }
 }
 
@@ -356,6 +464,39 @@ mod tests {
         // The next request starts the deadline again.
         a.on_read(t0 + 100 * S);
         assert_eq!(a.verdict(t0 + 101 * S), Verdict::Wait(t0 + 130 * S));
+    }
+
+    #[test]
+    fn the_server_header_is_added_to_heads_without_one_only() {
+        let server = crate::router::server_header();
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n\r\n";
+        let patched = with_server_header(bare).unwrap();
+        assert_eq!(
+            String::from_utf8(patched).unwrap(),
+            format!(
+                "HTTP/1.1 431 Request Header Fields Too Large\r\nserver: {}\r\nconnection: close\r\n\r\n",
+                server.to_str().unwrap()
+            )
+        );
+        // Our own responses, in any letter case, and everything that is not a whole head.
+        let own: [&[u8]; 5] = [
+            b"HTTP/1.1 200 OK\r\nserver: messagedb/1\r\ncontent-length: 2\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nServer: x\r\n\r\n",
+            b"{\"HTTP/1.1 400\":1}",
+            b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n",
+            b"",
+        ];
+        for buf in own {
+            assert_eq!(
+                with_server_header(buf),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+        assert_eq!(head_has_server(own[0]), Some(true));
+        assert_eq!(head_has_server(bare), Some(false));
+        assert_eq!(head_has_server(own[3]), None);
     }
 
     /// A streaming response (SSE) keeps its request in service until the body is gone: the

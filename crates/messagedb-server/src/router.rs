@@ -119,7 +119,8 @@ pub async fn handle(app: App, request: Request) -> Response {
 /// which is what the records showed before it was named.
 pub const REQUEST_LOG_TARGET: &str = "messagedb_server::router";
 
-fn server_header() -> HeaderValue {
+/// `messagedb/<version>`, the `Server` header of every response (SPEC §3).
+pub(crate) fn server_header() -> HeaderValue {
     static VALUE: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
     VALUE
         .get_or_init(|| {

@@ -11,6 +11,23 @@ use crate::app::{on_both_backends, spawn_app, spawn_with, T};
 /// Serialises the tests that take a CPU profile (see `debug_endpoints`).
 static PROFILE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Sends `request` on a fresh connection and returns everything the server answers until it
+/// closes the connection.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received).await;
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// The heads of the responses in `text`, in order: the `HTTP/1.1 …` line up to the blank line.
+fn response_heads(text: &str) -> Vec<&str> {
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| text[at..].split("\r\n\r\n").next())
+        .collect()
+}
+
 on_both_backends! {
 /// A1, A2, A3, A7.
 #[tokio::test]
@@ -188,6 +205,40 @@ async fn large_header_blocks() {
     let _ = stream.read_to_end(&mut received).await;
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+}
+
+/// A3 for the answers hyper writes itself, without calling the service: 400 for a request it
+/// cannot parse, 431 for an oversized head, also after a request served on the same connection.
+#[tokio::test]
+async fn responses_to_unparsable_requests_have_the_server_header() {
+    let app = spawn_app().await;
+    let server = format!("\r\nserver: messagedb/{VERSION}\r\n");
+    let oversized = format!(
+        "GET /health HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n",
+        "x".repeat(100 * 1024)
+    );
+    let cases: [(&[u8], &[&str]); 4] = [
+        (b"GARBAGE\r\n\r\n", &["400"]),
+        (oversized.as_bytes(), &["431"]),
+        (
+            b"GET /health HTTP/1.1\r\nhost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n",
+            &["200", "400"],
+        ),
+        (b"GET /health HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n", &["400"]),
+    ];
+    for (request, statuses) in cases {
+        let text = raw_exchange(app.addr, request).await;
+        let heads = response_heads(&text);
+        assert_eq!(heads.len(), statuses.len(), "{text}");
+        for (head, status) in heads.iter().zip(statuses) {
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+            assert_eq!(
+                format!("{head}\r\n").matches(&server).count(),
+                1,
+                "one Server header in {head:?}"
+            );
+        }
+    }
 }
 
 /// A10: `/metrics` without auth, and 404 when disabled.
