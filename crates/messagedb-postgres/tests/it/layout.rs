@@ -140,6 +140,17 @@ async fn stored_hashes_match_message_db_sql() {
     }
 }
 
+/// The schema versions recorded in `messagedb.migrations`, in order.
+async fn migration_versions(client: &Client) -> Vec<i64> {
+    client
+        .query("SELECT version FROM messagedb.migrations ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Migrations are recorded once, reopening is a no-op, and a newer schema is refused.
 #[tokio::test]
 async fn schema_versions() {
@@ -149,14 +160,7 @@ async fn schema_versions() {
     open(&db).await.close().await;
     open(&db).await.close().await;
     let client = sql(db.url()).await;
-    let versions: Vec<i64> = client
-        .query("SELECT version FROM messagedb.migrations", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(migration_versions(&client).await, [1, 2]);
     client
         .execute(
             "INSERT INTO messagedb.migrations (version, applied_at) VALUES (7, 0)",
@@ -229,14 +233,7 @@ async fn version_1_databases_get_append_functions() {
 
     let store = open(&db).await;
     assert!(append_function(&client, "tenant").await.1, "migrated");
-    let versions: Vec<i64> = client
-        .query("SELECT version FROM messagedb.migrations ORDER BY 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(migration_versions(&client).await, [1, 2]);
     let positions = append(&store, &ns, message("account-1")).await;
     assert_eq!((positions.position, positions.global_position), (1, 2));
     store.close().await;
