@@ -309,9 +309,10 @@ impl Monitored {
     }
 }
 
-/// `buf` with the `Server` header added, if it starts with a response head that has none.
+/// `buf` with the `Server` header added, if it starts with an error response head (4xx, 5xx)
+/// that has none. hyper's interim `100 Continue` stays as it is.
 fn with_server_header(buf: &[u8]) -> Option<Vec<u8>> {
-    if head_has_server(buf)? {
+    if !is_error_head(buf) || head_has_server(buf)? {
         return None;
     }
     let line_end = find(buf, b"\r\n")? + 2;
@@ -323,6 +324,11 @@ fn with_server_header(buf: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&buf[line_end..]);
     Some(out)
+}
+
+/// Whether `buf` starts like a 4xx or 5xx response head (`HTTP/1.x 4`…).
+fn is_error_head(buf: &[u8]) -> bool {
+    buf.starts_with(b"HTTP/1.") && matches!(buf.get(9), Some(b'4' | b'5'))
 }
 
 /// Whether the response head at the start of `buf` has a `Server` header; `None` when `buf`
@@ -390,7 +396,7 @@ impl AsyncWrite for Monitored {
         ready!(this.poll_patched(cx))?;
         // Our own responses have the header in their first slice: no copy for them.
         let first = bufs.iter().find(|b| !b.is_empty());
-        if first.is_some_and(|b| b.starts_with(b"HTTP/1.") && head_has_server(b) != Some(true)) {
+        if first.is_some_and(|b| is_error_head(b) && head_has_server(b) != Some(true)) {
             let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
             if let Some(patched) = with_server_header(&all) {
                 return this.take_patched(cx, patched, all.len());
@@ -479,12 +485,13 @@ mod tests {
             )
         );
         // Our own responses, in any letter case, and everything that is not a whole head.
-        let own: [&[u8]; 5] = [
+        let own: [&[u8]; 6] = [
             b"HTTP/1.1 200 OK\r\nserver: messagedb/1\r\ncontent-length: 2\r\n\r\n{}",
             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nServer: x\r\n\r\n",
             b"{\"HTTP/1.1 400\":1}",
             b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n",
             b"",
+            b"HTTP/1.1 100 Continue\r\n\r\n",
         ];
         for buf in own {
             assert_eq!(
