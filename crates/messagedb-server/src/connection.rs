@@ -315,7 +315,7 @@ fn with_server_header(buf: &[u8]) -> Option<Vec<u8>> {
     if !is_error_head(buf) || head_has_server(buf)? {
         return None;
     }
-    let line_end = find(buf, b"\r\n")? + 2;
+    let line_end = buf.iter().position(|&b| b == b'\n')? + 1;
     let value = crate::router::server_header();
     let mut out = Vec::with_capacity(buf.len() + value.len() + 10);
     out.extend_from_slice(&buf[..line_end]);
@@ -347,10 +347,6 @@ fn head_has_server(buf: &[u8]) -> Option<bool> {
         }
     }
     None
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl AsyncRead for Monitored {
