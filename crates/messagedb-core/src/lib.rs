@@ -13,17 +13,22 @@ pub mod store;
 pub mod stream;
 pub mod time;
 pub mod token;
+pub mod write;
 
 pub use group::{hash_64, ConsumerGroup};
 pub use message::{Message, MessageId, NewMessage, Positions, WriteOutcome};
-pub use namespace::{NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary};
+pub use namespace::{
+    NamespaceId, NamespaceInfo, NamespaceKey, NamespaceKeyError, NamespaceRecord, NamespaceSummary,
+};
 pub use store::{
-    CategoryQuery, CategorySummary, CommitListener, Committed, ImportError, ImportRecord, Limit,
-    StartAt, Store, StoreError, StreamQuery, StreamSummary, StreamsQuery,
+    CategoryQuery, CategoryScan, CategorySummary, CommitListener, Committed, ImportError,
+    ImportRecord, Limit, StartAt, Store, StoreError, StreamQuery, StreamScan, StreamSummary,
+    StreamsQuery,
 };
 pub use stream::{cardinal_id, category, stream_id, StreamName};
 pub use time::Timestamp;
 pub use token::{Token, TokenError, TokenHash};
+pub use write::{decide, Decision, Known, Lookups, WriteRequest};
 
 /// The crate semver, reported by `sys.version`, `/version` and the `Server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -10,6 +10,45 @@ use crate::token::TokenHash;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NamespaceId(String);
 
+/// The internal key that names a namespace's storage (its database file, its PostgreSQL schema):
+/// 128 random bits as 32 lowercase hex digits (SPEC §2.1). Keys are never derived from the id
+/// and never reused, so a re-created namespace gets new storage. Only [`NamespaceKey::random`]
+/// and [`NamespaceKey::parse`] build one, so a key spliced into a file name or an SQL identifier
+/// is always 32 hex digits, never text from a request.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NamespaceKey(String);
+
+/// A stored key that is not 32 lowercase hex digits (a hand-edited registry).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("namespace key {0:?} is not 32 lowercase hex digits")]
+pub struct NamespaceKeyError(pub String);
+
+impl NamespaceKey {
+    /// A fresh key.
+    pub fn random() -> NamespaceKey {
+        NamespaceKey(format!("{:032x}", rand::random::<u128>()))
+    }
+
+    pub fn parse(key: impl Into<String>) -> Result<NamespaceKey, NamespaceKeyError> {
+        let key = key.into();
+        if key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(NamespaceKey(key))
+        } else {
+            Err(NamespaceKeyError(key))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NamespaceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The id does not match the SPEC pattern. Its display text is the RPC error message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("namespace ID must match [A-Za-z0-9][A-Za-z0-9._-]{{0,127}}")]
@@ -99,6 +138,24 @@ pub struct NamespaceInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_fresh_hex_and_nothing_else_parses() {
+        let (a, b) = (NamespaceKey::random(), NamespaceKey::random());
+        assert_ne!(a, b);
+        assert_eq!(NamespaceKey::parse(a.as_str()), Ok(a.clone()));
+        for bad in [
+            "default",
+            "",
+            "0123456789abcdef0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789abcdef0123456789abcde;",
+            "x; DROP SCHEMA messagedb CASCADE",
+        ] {
+            assert!(NamespaceKey::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn id_rules() {

@@ -66,6 +66,72 @@ pub struct CategoryQuery {
     pub consumer_group: Option<ConsumerGroup>,
 }
 
+impl Limit {
+    /// The limit as storage applies it: `None` when nothing may be returned, `Some(None)` for
+    /// no limit.
+    fn rows(self) -> Option<Option<i64>> {
+        match self {
+            Limit::Unlimited => Some(None),
+            Limit::AtMost(0) => None,
+            Limit::AtMost(n) => Some(Some(i64::from(n))),
+        }
+    }
+}
+
+/// A `stream.get` as storage runs it, with the SPEC's edge cases applied once for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamScan {
+    /// A position start is ≥ 0 (negative behaves as 0).
+    pub start: StartAt,
+    /// `None`: no limit.
+    pub limit: Option<i64>,
+}
+
+impl StreamQuery {
+    /// `None` when the query can return nothing (`batchSize: 0`).
+    pub fn scan(&self) -> Option<StreamScan> {
+        Some(StreamScan {
+            start: match self.start {
+                StartAt::Position(p) => StartAt::Position(p.max(0)),
+                global => global,
+            },
+            limit: self.limit.rows()?,
+        })
+    }
+}
+
+/// A `category.get` as storage runs it, with the SPEC's edge cases (§6.7, §7.2) applied once
+/// for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoryScan<'a> {
+    /// `None`: the whole namespace (`""`).
+    pub category: Option<&'a str>,
+    /// ≥ 1 (0 or negative behaves as 1).
+    pub from_global_position: i64,
+    /// `None`: no limit.
+    pub limit: Option<i64>,
+    /// `None`: no correlation filter (an empty one filters nothing).
+    pub correlation: Option<&'a str>,
+    pub consumer_group: Option<ConsumerGroup>,
+}
+
+impl CategoryQuery {
+    /// `None` when the query can return nothing: `batchSize: 0`, or a category name containing
+    /// `-` (a category never does, so it selects nothing).
+    pub fn scan(&self) -> Option<CategoryScan<'_>> {
+        if self.category.contains('-') {
+            return None;
+        }
+        Some(CategoryScan {
+            category: Some(self.category.as_str()).filter(|c| !c.is_empty()),
+            from_global_position: self.from_global_position.max(1),
+            limit: self.limit.rows()?,
+            correlation: self.correlation.as_deref().filter(|c| !c.is_empty()),
+            consumer_group: self.consumer_group,
+        })
+    }
+}
+
 /// An `ns.streams` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsQuery {

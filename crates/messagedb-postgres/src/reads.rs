@@ -10,7 +10,7 @@
 
 use deadpool_postgres::ClientWrapper;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, Limit, Message, MessageId, StartAt, StreamQuery, StreamSummary,
+    CategoryQuery, CategorySummary, Message, MessageId, StartAt, StreamQuery, StreamSummary,
     StreamsQuery, Timestamp,
 };
 use tokio_postgres::types::{ToSql, Type};
@@ -65,7 +65,7 @@ pub(crate) async fn read_stream(
     stream: &str,
     query: &StreamQuery,
 ) -> Result<Vec<Message>, tokio_postgres::Error> {
-    let Some(limit) = sql_limit(query.limit) else {
+    let Some(scan) = query.scan() else {
         return Ok(Vec::new());
     };
     // The limit is part of the text, not a parameter: with `LIMIT $3` PostgreSQL estimates a
@@ -73,17 +73,17 @@ pub(crate) async fn read_stream(
     // `LIMIT 10` and so plans every call again (about 0.15 ms of a 10-message read). With the
     // limit in the text, the generic plan costs the same and is kept. A few distinct batch
     // sizes per client make a few statements, which the bounded cache absorbs.
-    let limit = match limit {
+    let limit = match scan.limit {
         Some(n) => format!(" LIMIT {n}"),
         None => String::new(),
     };
-    let (sql, from) = match query.start {
+    let (sql, from) = match scan.start {
         StartAt::Position(p) => (
             format!(
                 "SELECT {COLUMNS} FROM {schema}.messages \
                  WHERE stream_name = $1 AND position >= $2 ORDER BY position{limit}"
             ),
-            p.max(0),
+            p,
         ),
         // Still in position order, as on the embedded backend.
         StartAt::GlobalPosition(g) => (
@@ -155,25 +155,20 @@ pub(crate) async fn read_category(
     schema: &str,
     query: &CategoryQuery,
 ) -> Result<Vec<Message>, tokio_postgres::Error> {
-    // A category never contains '-', so such a name selects nothing (SPEC §6.7).
-    if query.category.contains('-') {
-        return Ok(Vec::new());
-    }
-    let Some(limit) = sql_limit(query.limit) else {
+    let Some(scan) = query.scan() else {
         return Ok(Vec::new());
     };
-    let from = query.from_global_position.max(1);
-    let correlation = query.correlation.as_deref().filter(|c| !c.is_empty());
-    let group = query
+    let (from, limit) = (scan.from_global_position, scan.limit);
+    let group = scan
         .consumer_group
         .map(|g| (g.member() as i64, g.size() as i64));
     let mut sql = format!("SELECT {COLUMNS} FROM {schema}.messages WHERE global_position >= $1");
     let mut params: Vec<Param<'_>> = vec![(&from, Type::INT8), (&limit, Type::INT8)];
-    if !query.category.is_empty() {
-        params.push((&query.category, Type::TEXT));
+    if let Some(category) = &scan.category {
+        params.push((category, Type::TEXT));
         sql.push_str(&format!(" AND category = ${}", params.len()));
     }
-    if let Some(correlation) = &correlation {
+    if let Some(correlation) = &scan.correlation {
         params.push((correlation, Type::TEXT));
         sql.push_str(&format!(" AND correlation_category = ${}", params.len()));
     }
@@ -290,15 +285,6 @@ pub(crate) async fn message_at(
         )
         .await?;
     row.as_ref().map(message).transpose()
-}
-
-/// `Limit` as SQL `LIMIT` (NULL = none); `None` when nothing may be returned.
-fn sql_limit(limit: Limit) -> Option<Option<i64>> {
-    match limit {
-        Limit::Unlimited => Some(None),
-        Limit::AtMost(0) => None,
-        Limit::AtMost(n) => Some(Some(i64::from(n))),
-    }
 }
 
 /// Decodes the columns of [`COLUMNS`].

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use messagedb_core::{
-    category, CategoryQuery, CategorySummary, Limit, Message, MessageId, StartAt, StreamQuery,
+    category, CategoryQuery, CategorySummary, Message, MessageId, StartAt, StreamQuery,
     StreamSummary, StreamsQuery, Timestamp,
 };
 use rusqlite::types::Type;
@@ -39,15 +39,15 @@ pub(crate) fn read_stream(
     stream: &str,
     query: &StreamQuery,
 ) -> rusqlite::Result<Vec<Message>> {
-    let Some(limit) = sql_limit(query.limit) else {
+    let Some(scan) = query.scan() else {
         return Ok(Vec::new());
     };
-    let (sql, from) = match query.start {
+    let (sql, from) = match scan.start {
         StartAt::Position(p) => (
             select_messages!(
                 "WHERE stream_name = ?1 AND position >= ?2 ORDER BY position LIMIT ?3"
             ),
-            p.max(0),
+            p,
         ),
         // Still in position order: within a stream, gpos order and position order agree for
         // written messages, and an import may not have kept them aligned.
@@ -59,7 +59,7 @@ pub(crate) fn read_stream(
         ),
     };
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![stream, from, limit], message)?;
+    let rows = stmt.query_map(params![stream, from, sql_limit(scan.limit)], message)?;
     rows.collect()
 }
 
@@ -97,25 +97,19 @@ pub(crate) fn read_category(
     conn: &Connection,
     query: &CategoryQuery,
 ) -> rusqlite::Result<Vec<Message>> {
-    // A category never contains '-', so such a name selects nothing (SPEC §6.7).
-    if query.category.contains('-') {
-        return Ok(Vec::new());
-    }
-    let Some(limit) = sql_limit(query.limit) else {
+    let Some(scan) = query.scan() else {
         return Ok(Vec::new());
     };
-    let from = query.from_global_position.max(1);
-    let correlation = query.correlation.as_deref().filter(|c| !c.is_empty());
+    let from = scan.from_global_position;
     // A consumer group is filtered here while stepping rows (SQLite cannot hash), so SQLite must
     // not stop at the limit: the limit counts matching messages only (SPEC §6.7).
-    let sql_limit = if query.consumer_group.is_some() {
+    let sql_limit = if scan.consumer_group.is_some() {
         -1
     } else {
-        limit
+        sql_limit(scan.limit)
     };
-    let category = Some(query.category.as_str()).filter(|c| !c.is_empty());
     let mut stmt;
-    let mut rows = match (category, correlation) {
+    let mut rows = match (scan.category, scan.correlation) {
         (None, None) => {
             stmt = conn.prepare_cached(select_messages!(
                 "WHERE global_position >= ?1 ORDER BY global_position LIMIT ?2"
@@ -143,10 +137,10 @@ pub(crate) fn read_category(
             stmt.query(params![from, sql_limit, category, correlation])?
         }
     };
-    let wanted = usize::try_from(limit).ok();
+    let wanted = scan.limit.and_then(|n| usize::try_from(n).ok());
     let mut messages = Vec::new();
     while let Some(row) = rows.next()? {
-        if let Some(group) = &query.consumer_group {
+        if let Some(group) = &scan.consumer_group {
             // Borrowed from SQLite's row buffer: skipped rows cost no allocation.
             if !group.contains(text(row, 1)?) {
                 continue;
@@ -275,13 +269,9 @@ pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<Totals> {
     })
 }
 
-/// `Limit` as SQLite's `LIMIT` (-1 = none); `None` when nothing may be returned.
-fn sql_limit(limit: Limit) -> Option<i64> {
-    match limit {
-        Limit::Unlimited => Some(-1),
-        Limit::AtMost(0) => None,
-        Limit::AtMost(n) => Some(i64::from(n)),
-    }
+/// A scan's limit as SQLite's `LIMIT` (-1 = none).
+fn sql_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(-1)
 }
 
 /// Decodes the columns of [`select_messages!`].
