@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 
 use messagedb_core::{
     ImportError, ImportRecord, NamespaceId, NamespaceRecord, StoreError, TokenHash, WriteOutcome,
+    WriteRequest,
 };
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
@@ -21,7 +22,7 @@ use crate::error::{self, TaskFailed};
 use crate::location::Location;
 use crate::publish::Publisher;
 use crate::schema::{MigrateError, NAMESPACE};
-use crate::writer::{self, SpawnError, StopReport, WriteRequest, WriterHandle};
+use crate::writer::{self, SpawnError, StopReport, WriterHandle};
 
 /// At most this many reads of one namespace run at once, each on its own pooled connection.
 /// The machine has few cores; more connections would only add memory and cache misses.

@@ -24,6 +24,7 @@ use messagedb_core::{
     CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
     NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
     StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    WriteRequest,
 };
 
 use crate::error::{self, OpenError, TaskFailed};
@@ -34,7 +35,7 @@ use crate::publish::Publisher;
 use crate::reads;
 use crate::registry::{self, Registry};
 use crate::schema::MigrateError;
-use crate::writer::{SpawnError, WriteRequest};
+use crate::writer::SpawnError;
 
 /// The embedded store. Cheap to clone; every clone is the same store.
 #[derive(Clone)]

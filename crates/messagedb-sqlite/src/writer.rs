@@ -1,32 +1,34 @@
 //! The write path: one OS thread per namespace owns the write connection and group-commits.
 //!
-//! Requests arrive on a bounded channel. The thread waits for one, then drains whatever else is
-//! queued (up to [`MAX_BATCH`]) and runs the whole batch in ONE transaction: each request, in
-//! arrival order, gets its own outcome (idempotent retry, duplicate id, version conflict, or an
-//! append at the next global position), the counter row is updated once, the transaction
-//! commits (one fsync for the batch), and only then is every request answered (SPEC §6.3,
-//! §10.3). Because a single thread assigns positions and commits, commit order is gpos order and
-//! a reader can never see gpos N+1 before N (I4).
+//! Requests arrive on a bounded channel. The thread waits for one, then gathers whatever else is
+//! queued (up to [`MAX_BATCH`], `messagedb_core::write::gather`) and runs the whole group in ONE
+//! transaction: it reads what the group needs (the stored messages of the supplied ids, the
+//! version of each stream), lets the shared write rule (`messagedb_core::decide`) give every
+//! request its outcome in arrival order (idempotent retry, duplicate id, version conflict, or an
+//! append at the next global position), inserts the rows it lists, commits (one fsync for the
+//! group), and only then answers every request (SPEC §6.3, §10.3). Because a single thread
+//! assigns positions and commits, commit order is gpos order and a reader can never see gpos
+//! N+1 before N (I4).
 //!
-//! After the commit, and before the gate is released or the next batch starts, the appended
+//! After the commit, and before the gate is released or the next group starts, the appended
 //! messages are reported to the store's commit listener (`publish`): one thread reporting in
 //! commit order is what gives subscribers each namespace's commits in gpos order (§10.3), and
 //! reporting under the gate means a deletion, which takes the gate, is never followed by a late
 //! report. Idempotent retries and refusals write nothing and are not reported.
 //!
-//! Isolation between the requests of a batch needs no savepoint: a request changes the database
-//! with exactly one statement (its `INSERT`), and SQLite undoes a failed statement on its own
-//! without touching the rest of the transaction. The only failures that abort the whole
-//! transaction (I/O errors, a full disk) are detected with `is_autocommit`, and then, like a
-//! failed `COMMIT`, every request of the batch gets a backend error.
+//! Refusals are decided before anything is written, so the only statements that can fail are
+//! storage failures (an I/O error, a full disk, a generated id colliding with the unique index);
+//! any of them rolls the whole transaction back and every request of the group gets a backend
+//! error, like a failed `COMMIT`.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use messagedb_core::write::{gather, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY};
 use messagedb_core::{
-    Committed, ImportError, ImportRecord, MessageId, NewMessage, Positions, StoreError, Timestamp,
-    WriteOutcome,
+    decide, Committed, ImportError, ImportRecord, Known, Lookups, Positions, StoreError, Timestamp,
+    WriteOutcome, WriteRequest,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -34,32 +36,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error;
 use crate::namespace::{Shared, Status};
 use crate::reads;
-
-/// The most requests one transaction takes. Large enough to amortise the fsync, small enough
-/// that the first request of a batch is not kept waiting behind thousands of others.
-pub(crate) const MAX_BATCH: usize = 256;
-
-/// Requests waiting for the writer; beyond this, `stream.write` callers wait asynchronously.
-const QUEUE_CAPACITY: usize = 4096;
-
-/// A write as the writer receives it: validated, with its id and correlation category already
-/// worked out by the caller's task, so the single writer thread does as little as possible.
-pub(crate) struct WriteRequest {
-    pub(crate) message: NewMessage,
-    /// `message.id`, or a fresh UUIDv7 when it was `None`.
-    pub(crate) id: MessageId,
-    pub(crate) correlation: Option<String>,
-}
-
-impl WriteRequest {
-    pub(crate) fn new(message: NewMessage) -> WriteRequest {
-        WriteRequest {
-            id: message.id.unwrap_or_else(MessageId::new_v7),
-            correlation: message.correlation_category(),
-            message,
-        }
-    }
-}
 
 /// What the writer reports when it stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,48 +156,38 @@ struct Writer {
     next_global_position: i64,
 }
 
-/// Why a request was not appended.
-enum Refusal {
-    /// A semantic outcome (conflict, duplicate id) for this request only.
-    Store(StoreError),
-    Sqlite(rusqlite::Error),
-}
-
-impl From<rusqlite::Error> for Refusal {
-    fn from(error: rusqlite::Error) -> Refusal {
-        Refusal::Sqlite(error)
-    }
-}
-
 impl Writer {
     fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
         while let Some(command) = commands.blocking_recv() {
             // A command other than a write ends the group: the writes before it commit first,
             // so everything keeps arrival order.
-            let mut next = None;
-            match command {
-                Command::Write(request, reply) => batch.push((request, reply)),
-                other => next = Some(other),
-            }
-            #[cfg(test)]
-            let held = self
-                .shared
-                .hold
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            while next.is_none() && batch.len() < MAX_BATCH {
-                match commands.try_recv() {
-                    Ok(Command::Write(request, reply)) => batch.push((request, reply)),
-                    Ok(other) => next = Some(other),
-                    Err(_) => break,
+            let first = match command {
+                Command::Write(request, reply) => Queued::Write((request, reply)),
+                other => Queued::Other(other),
+            };
+            let next = match first {
+                Queued::Write(write) => {
+                    batch.push(write);
+                    #[cfg(test)]
+                    let held = self
+                        .shared
+                        .hold
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let next = gather(&mut batch, || {
+                        commands.try_recv().ok().map(|command| match command {
+                            Command::Write(request, reply) => Queued::Write((request, reply)),
+                            other => Queued::Other(other),
+                        })
+                    });
+                    #[cfg(test)]
+                    drop(held);
+                    self.commit(&mut batch);
+                    next
                 }
-            }
-            #[cfg(test)]
-            drop(held);
-            if !batch.is_empty() {
-                self.commit(&mut batch);
-            }
+                Queued::Other(other) => Some(other),
+            };
             let stop = match next {
                 None | Some(Command::Write(..)) => None,
                 Some(Command::Import(records, reply)) => {
@@ -261,9 +227,6 @@ impl Writer {
             return;
         }
         let outcomes = self.transaction(batch);
-        if let Ok(outcomes) = &outcomes {
-            self.publish(batch, outcomes);
-        }
         drop(gate);
         match outcomes {
             Ok(outcomes) => {
@@ -281,32 +244,25 @@ impl Writer {
         }
     }
 
-    /// Reports the appended messages of a committed batch, in batch (= gpos) order.
-    fn publish(
-        &self,
-        batch: &[(WriteRequest, Reply)],
-        outcomes: &[Result<WriteOutcome, StoreError>],
-    ) {
+    /// Reports the appended messages of a committed group, in gpos order.
+    fn publish(&self, appends: &[Append<'_>]) {
         let publisher = &self.shared.publisher;
         if !publisher.is_listening() {
             return;
         }
-        let committed: Vec<Committed> = batch
+        let committed: Vec<Committed> = appends
             .iter()
-            .zip(outcomes)
-            .filter_map(|((request, _), outcome)| match outcome {
-                Ok(WriteOutcome::Appended(p)) => Some(Committed {
-                    global_position: p.global_position,
-                    stream_name: request.message.stream_name.as_str().to_owned(),
-                    position: p.position,
-                }),
-                _ => None,
+            .map(|append| Committed {
+                global_position: append.positions.global_position,
+                stream_name: append.request.message.stream_name.as_str().to_owned(),
+                position: append.positions.position,
             })
             .collect();
         publisher.committed(&self.shared.id, &committed);
     }
 
-    /// One transaction for the whole batch; `Err` when nothing of it was committed.
+    /// One transaction for the whole group, reported to the commit listener once committed;
+    /// `Err` when nothing of it was committed.
     fn transaction(
         &mut self,
         batch: &[(WriteRequest, Reply)],
@@ -314,31 +270,93 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut next = self.next_global_position;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (request, _) in batch {
-            let outcome = match apply(&tx, request, next) {
-                Ok(outcome) => {
-                    if let WriteOutcome::Appended(_) = outcome {
-                        next += 1;
-                    }
-                    Ok(outcome)
-                }
-                Err(Refusal::Store(refusal)) => Err(refusal),
-                // SQLite rolled the whole transaction back: the earlier appends are gone too.
-                Err(Refusal::Sqlite(e)) if tx.is_autocommit() => return Err(e),
-                Err(Refusal::Sqlite(e)) => Err(error::sqlite(e)),
-            };
-            outcomes.push(outcome);
+        let group = || batch.iter().map(|(request, _)| request);
+        let known = read_known(&tx, &Lookups::of(group()), self.next_global_position)?;
+        let decision = decide(group(), known);
+        if decision.appends.is_empty() {
+            // Only refusals and idempotent retries: nothing to commit.
+            return Ok(decision.outcomes);
+        }
+        let now = Timestamp::now().as_micros();
+        for append in &decision.appends {
+            insert(&tx, append, now)?;
         }
         // The counter row is not moved here: the appended rows themselves say where the next
         // position is (see `next_global_position`). Only `clear`, which removes rows, and
         // `import` must write it. One page and one statement less per commit.
         tx.commit()?;
-        self.next_global_position = next;
+        self.next_global_position = decision.next_global_position;
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(outcomes)
+        self.publish(&decision.appends);
+        Ok(decision.outcomes)
     }
+}
+
+/// Reads what the write rule needs to decide a group, inside the group's transaction: the
+/// stored message of each supplied id and the version of each stream.
+fn read_known<'a>(
+    conn: &Connection,
+    lookups: &Lookups<'a>,
+    next_global_position: i64,
+) -> rusqlite::Result<Known<'a>> {
+    let mut known = Known {
+        next_global_position,
+        ..Known::default()
+    };
+    if !lookups.ids.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT stream_name, type, position, global_position FROM messages WHERE id = ?1",
+        )?;
+        for id in &lookups.ids {
+            if known.ids.contains_key(id) {
+                continue;
+            }
+            let stored = stmt
+                .query_row([id.as_uuid().as_bytes()], |row| {
+                    Ok(StoredId {
+                        stream: reads::text(row, 0)?.to_owned().into(),
+                        message_type: reads::text(row, 1)?.to_owned().into(),
+                        positions: Positions {
+                            position: row.get(2)?,
+                            global_position: row.get(3)?,
+                        },
+                    })
+                })
+                .optional()?;
+            if let Some(stored) = stored {
+                known.ids.insert(*id, stored);
+            }
+        }
+    }
+    for stream in &lookups.streams {
+        if let Some(version) = reads::stream_version(conn, stream)? {
+            known.versions.insert(stream, version);
+        }
+    }
+    Ok(known)
+}
+
+/// Inserts one row the write rule decided on.
+fn insert(conn: &Connection, append: &Append<'_>, time: i64) -> rusqlite::Result<()> {
+    let request = append.request;
+    let message = &request.message;
+    conn.prepare_cached(
+        "INSERT INTO messages (global_position, position, stream_name, category, type, id, data, \
+         metadata, correlation_category, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        append.positions.global_position,
+        append.positions.position,
+        message.stream_name.as_str(),
+        message.stream_name.category(),
+        message.message_type,
+        request.id.as_uuid().as_bytes(),
+        message.data,
+        message.metadata,
+        request.correlation,
+        time,
+    ])?;
+    Ok(())
 }
 
 impl Writer {
@@ -472,78 +490,6 @@ fn import_one(conn: &Connection, record: &ImportRecord, index: usize) -> Result<
     Ok(())
 }
 
-/// One request inside the batch transaction: idempotency, then version check, then insert
-/// (SPEC §6.3). Earlier requests of the batch are visible, being in the same transaction.
-fn apply(
-    conn: &Connection,
-    request: &WriteRequest,
-    global_position: i64,
-) -> Result<WriteOutcome, Refusal> {
-    let message = &request.message;
-    let id = request.id.as_uuid().as_bytes();
-    // A generated UUIDv7 cannot collide in practice; if it ever did, the unique index would turn
-    // the insert into a backend error rather than a silent duplicate. So only supplied ids pay
-    // for this lookup.
-    if message.id.is_some() {
-        let mut stmt = conn.prepare_cached(
-            "SELECT stream_name, type, position, global_position FROM messages WHERE id = ?1",
-        )?;
-        let mut rows = stmt.query([id])?;
-        if let Some(row) = rows.next()? {
-            let stream = reads::text(row, 0)?;
-            if stream == message.stream_name.as_str()
-                && reads::text(row, 1)? == message.message_type
-            {
-                return Ok(WriteOutcome::AlreadyWritten(Positions {
-                    position: row.get(2)?,
-                    global_position: row.get(3)?,
-                }));
-            }
-            return Err(Refusal::Store(StoreError::DuplicateMessageId {
-                id: request.id,
-                stream: stream.to_owned(),
-            }));
-        }
-    }
-    let version = conn
-        .prepare_cached(
-            "SELECT position FROM messages WHERE stream_name = ?1 ORDER BY position DESC LIMIT 1",
-        )?
-        .query_row([message.stream_name.as_str()], |row| row.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(-1);
-    if let Some(expected) = message.expected_version {
-        if expected != version {
-            return Err(Refusal::Store(StoreError::VersionConflict {
-                stream: message.stream_name.clone(),
-                expected,
-                actual: version,
-            }));
-        }
-    }
-    let position = version + 1;
-    conn.prepare_cached(
-        "INSERT INTO messages (global_position, position, stream_name, category, type, id, data, \
-         metadata, correlation_category, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        global_position,
-        position,
-        message.stream_name.as_str(),
-        message.stream_name.category(),
-        message.message_type,
-        id,
-        message.data,
-        message.metadata,
-        request.correlation,
-        Timestamp::now().as_micros(),
-    ])?;
-    Ok(WriteOutcome::Appended(Positions {
-        position,
-        global_position,
-    }))
-}
-
 /// Writes the counter row. Appends do not move it (their rows are the record); it is saved
 /// before rows are removed (`clear`) and when an import moves it.
 fn save_counter(conn: &Connection, next: i64) -> rusqlite::Result<()> {
@@ -569,7 +515,7 @@ mod tests {
     use std::future::Future;
     use std::pin::Pin;
 
-    use messagedb_core::{NamespaceId, StreamName, TokenHash};
+    use messagedb_core::{MessageId, NamespaceId, NewMessage, StreamName, TokenHash};
 
     use super::*;
     use crate::store::SqliteStore;
