@@ -148,16 +148,14 @@ pub fn decide<'a>(
     let mut outcomes = Vec::with_capacity(group.size_hint().0);
     let mut appends = Vec::with_capacity(group.size_hint().0);
     for (index, request) in group.enumerate() {
-        let outcome = decide_one(request, &mut known).map(|outcome| {
-            if let WriteOutcome::Appended(positions) = outcome {
-                appends.push(Append {
-                    index,
-                    request,
-                    positions,
-                });
-            }
-            outcome
-        });
+        let outcome = decide_one(request, &mut known);
+        if let Ok(WriteOutcome::Appended(positions)) = outcome {
+            appends.push(Append {
+                index,
+                request,
+                positions,
+            });
+        }
         outcomes.push(outcome);
     }
     Decision {
