@@ -24,6 +24,7 @@ use messagedb_core::{
     CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
     NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
     StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
+    WriteRequest,
 };
 use tokio::sync::watch;
 use tokio_postgres::types::Type;
@@ -35,7 +36,7 @@ use crate::listen::{self, ListenerSlot};
 use crate::notify::{self, NamespaceEvent};
 use crate::reads;
 use crate::schema;
-use crate::writer::{Rejected, WriteRequest, Writer};
+use crate::writer::{Rejected, Writer};
 
 /// The PostgreSQL store. Cheap to clone; every clone is the same store.
 #[derive(Clone)]
@@ -196,32 +197,58 @@ impl PostgresStore {
         }
     }
 
-    /// Runs `op` on the namespace's schema; if the schema turns out to be gone, re-reads the
-    /// registry and retries once under a new key (re-created elsewhere), or reports
-    /// `NamespaceNotFound`.
+    /// Runs `op` on the namespace's storage under the key this instance knows. If the storage
+    /// turns out to be gone (`Attempt::Gone`, which hands back `state`), re-reads the registry
+    /// and retries once under a new key (the namespace was re-created elsewhere), or reports
+    /// `NamespaceNotFound`. The one place where a stale key is recovered from.
+    async fn retry_if_gone<T, E, S, F, Fut>(
+        &self,
+        id: &NamespaceId,
+        mut state: S,
+        op: F,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: Fn(Arc<Handle>, S) -> Fut,
+        Fut: Future<Output = Attempt<T, E, S>>,
+    {
+        let mut handle = self.handle(id).await?;
+        let mut retried = false;
+        loop {
+            match op(Arc::clone(&handle), state).await {
+                Attempt::Done(result) => return result,
+                Attempt::Gone(returned) => {
+                    self.forget(id, &handle.key);
+                    match self.refresh(id).await? {
+                        Some(fresh) if !retried && fresh.key != handle.key => {
+                            handle = fresh;
+                            state = returned;
+                            retried = true;
+                        }
+                        _ => return Err(StoreError::NamespaceNotFound(id.clone()).into()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`retry_if_gone`](Self::retry_if_gone) for an operation that reports `NsError`.
     async fn on_namespace<T, F, Fut>(&self, id: &NamespaceId, op: F) -> Result<T, StoreError>
     where
         F: Fn(Arc<Handle>) -> Fut,
         Fut: Future<Output = Result<T, NsError>>,
     {
-        let mut handle = self.handle(id).await?;
-        let mut retried = false;
-        loop {
-            match op(Arc::clone(&handle)).await {
-                Ok(value) => return Ok(value),
-                Err(NsError::Store(e)) => return Err(e),
-                Err(NsError::Gone) => {
-                    self.forget(id, &handle.key);
-                    match self.refresh(id).await? {
-                        Some(fresh) if !retried && fresh.key != handle.key => {
-                            handle = fresh;
-                            retried = true;
-                        }
-                        _ => return Err(StoreError::NamespaceNotFound(id.clone())),
-                    }
+        self.retry_if_gone(id, (), |handle, ()| {
+            let attempt = op(handle);
+            async move {
+                match attempt.await {
+                    Ok(value) => Attempt::Done(Ok(value)),
+                    Err(NsError::Store(e)) => Attempt::Done(Err(e)),
+                    Err(NsError::Gone) => Attempt::Gone(()),
                 }
             }
-        }
+        })
+        .await
     }
 
     /// Runs a read of the namespace's messages on a pooled connection.
@@ -471,29 +498,21 @@ impl Store for PostgresStore {
         ns: &NamespaceId,
         message: NewMessage,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut handle = self.handle(ns).await?;
-        let mut request = WriteRequest::new(message);
-        let mut retried = false;
-        loop {
-            let writer = handle
-                .writer
-                .get_or_init(|| Writer::spawn(self.inner.pool.clone(), handle.key.clone()));
-            match writer.submit(request).await {
-                Ok(outcome) => return Ok(outcome),
-                Err(Rejected::Store(e)) => return Err(e),
-                Err(Rejected::Gone(returned)) => {
-                    self.forget(ns, &handle.key);
-                    match self.refresh(ns).await? {
-                        Some(fresh) if !retried && fresh.key != handle.key => {
-                            handle = fresh;
-                            request = *returned;
-                            retried = true;
-                        }
-                        _ => return Err(StoreError::NamespaceNotFound(ns.clone())),
-                    }
+        self.retry_if_gone(
+            ns,
+            WriteRequest::new(message),
+            |handle, request| async move {
+                let writer = handle
+                    .writer
+                    .get_or_init(|| Writer::spawn(self.inner.pool.clone(), handle.key.clone()));
+                match writer.submit(request).await {
+                    Ok(outcome) => Attempt::Done(Ok(outcome)),
+                    Err(Rejected::Store(e)) => Attempt::Done(Err(e)),
+                    Err(Rejected::Gone(returned)) => Attempt::Gone(*returned),
                 }
-            }
-        }
+            },
+        )
+        .await
     }
 
     async fn read_stream(
@@ -581,30 +600,19 @@ impl Store for PostgresStore {
         ns: &NamespaceId,
         records: Vec<ImportRecord>,
     ) -> Result<(), ImportError> {
-        // Like `on_namespace`, but the refusals are import errors.
-        let mut handle = self.handle(ns).await?;
-        let mut retried = false;
-        loop {
+        let records = &records;
+        self.retry_if_gone(ns, (), |handle, ()| async move {
             if self.inner.closed.load(Ordering::Acquire) {
-                return Err(error::closed().into());
+                return Attempt::Done(Err(error::closed().into()));
             }
-            match import::import_batch(&self.inner.pool, &handle.key, &handle.schema, &records)
-                .await
+            match import::import_batch(&self.inner.pool, &handle.key, &handle.schema, records).await
             {
-                Ok(()) => return Ok(()),
-                Err(ImportFailure::Refused(e)) => return Err(e),
-                Err(ImportFailure::Gone) => {
-                    self.forget(ns, &handle.key);
-                    match self.refresh(ns).await? {
-                        Some(fresh) if !retried && fresh.key != handle.key => {
-                            handle = fresh;
-                            retried = true;
-                        }
-                        _ => return Err(StoreError::NamespaceNotFound(ns.clone()).into()),
-                    }
-                }
+                Ok(()) => Attempt::Done(Ok(())),
+                Err(ImportFailure::Refused(e)) => Attempt::Done(Err(e)),
+                Err(ImportFailure::Gone) => Attempt::Gone(()),
             }
-        }
+        })
+        .await
     }
 
     async fn clear_namespace(&self, ns: &NamespaceId) -> Result<(), StoreError> {
@@ -623,6 +631,14 @@ impl Store for PostgresStore {
         self.write_map().clear();
         self.inner.pool.close();
     }
+}
+
+/// How one try of an operation on a namespace's storage ended (see
+/// `PostgresStore::retry_if_gone`).
+enum Attempt<T, E, S> {
+    Done(Result<T, E>),
+    /// The storage under the known key is gone; `S` is what the operation needs to try again.
+    Gone(S),
 }
 
 /// A registry id that is not a valid namespace id (hand-edited registry).

@@ -11,30 +11,36 @@
 //!    I3). Behind it, the stored rows of the supplied ids and the version of every stream in
 //!    the batch are read: statements of their own, so their snapshots are taken once the lock
 //!    is granted and include every earlier commit.
-//! 2. Each request, in arrival order, gets its own outcome (idempotent retry, duplicate id,
+//! 2. The shared write rule (`messagedb_core::decide`, the same function the embedded writer
+//!    calls) gives each request, in arrival order, its outcome (idempotent retry, duplicate id,
 //!    version conflict, or an append at the next global position), seeing the effects of the
-//!    requests before it, exactly like the embedded writer (I9).
+//!    requests before it (I5, I9).
 //! 3. One multi-row `INSERT … unnest` of every append, the counter update, one `NOTIFY` per
 //!    append (delivered after commit, in commit order) and `COMMIT`. Only once all of them have
 //!    succeeded is any request answered (I2); if one fails, the transaction is aborted and the
 //!    `COMMIT` behind it rolls back.
 //!
-//! A batch of plain appends only (no supplied id, no expected version) has nothing to check, so
-//! it is ONE statement in autocommit mode (one round trip, one transaction): a call of the
-//! namespace's `append` function, which takes the same lock and then, in a statement of its own,
-//! assigns the positions, inserts, moves the counter and notifies (see [`append_function_ddl`]
-//! and [`APPEND`]). PostgreSQL answers once the transaction has committed.
+//! A batch of plain appends only (`messagedb_core::write::is_plain_append`: no supplied id, no
+//! expected version) has nothing to check, so it is ONE statement in autocommit mode (one round
+//! trip, one transaction): a call of the namespace's `append` function, which takes the same lock
+//! and then, in a statement of its own, assigns the positions, inserts, moves the counter and
+//! notifies (see [`append_function_ddl`] and [`APPEND`]). It computes the closed form that the
+//! write rule reduces to for such a batch (core's `plain_appends_have_a_closed_form` test), and
+//! the conformance suite runs both paths. PostgreSQL answers once the transaction has committed.
 //!
 //! No savepoints are needed: the per-request checks run in Rust against what step 1 read, under
 //! the lock, so the only statements that can fail are whole-batch failures (a lost connection, a
 //! full disk), and then every request of the batch gets the backend error.
 
-use std::collections::HashMap;
+use std::convert::Infallible;
 
 use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
+use messagedb_core::write::{
+    gather, is_plain_append, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY,
+};
 use messagedb_core::{
-    cardinal_id, hash_64, MessageId, NewMessage, Positions, StoreError, Timestamp, WriteOutcome,
+    decide, Known, Lookups, MessageId, Positions, StoreError, Timestamp, WriteOutcome, WriteRequest,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
@@ -45,37 +51,6 @@ use crate::error::NsError;
 use crate::notify;
 use crate::reads::{self, Param};
 use crate::schema::{self, namespace_schema};
-
-/// The most requests one transaction takes: large enough to amortise the commit, small enough
-/// that the first request of a batch is not kept waiting behind thousands of others.
-pub(crate) const MAX_BATCH: usize = 256;
-
-/// Requests waiting for the writer; beyond this, `stream.write` callers wait asynchronously.
-const QUEUE_CAPACITY: usize = 4096;
-
-/// A write as the writer receives it, with its id, correlation category and cardinal-id hash
-/// already worked out by the caller's task.
-pub(crate) struct WriteRequest {
-    message: NewMessage,
-    /// `message.id`, or a fresh UUIDv7 when it was `None`.
-    id: MessageId,
-    correlation: Option<String>,
-    /// `hash_64` of the cardinal id; `None` when the cardinal id is empty (no consumer-group
-    /// member gets such a stream).
-    cardinal_hash: Option<i64>,
-}
-
-impl WriteRequest {
-    pub(crate) fn new(message: NewMessage) -> WriteRequest {
-        let cid = cardinal_id(message.stream_name.as_str());
-        WriteRequest {
-            id: message.id.unwrap_or_else(MessageId::new_v7),
-            correlation: message.correlation_category(),
-            cardinal_hash: (!cid.is_empty()).then(|| hash_64(cid)),
-            message,
-        }
-    }
-}
 
 /// The outcome of one request inside a batch.
 type Outcome = Result<WriteOutcome, NsError>;
@@ -122,12 +97,9 @@ async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest
         // Let the tasks that are ready run first: requests about to be submitted (their HTTP
         // bodies already read) join this batch instead of waiting for the next commit.
         tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
-            match received.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+        // The queue carries writes only, so nothing else can end the group.
+        let _: Option<Infallible> =
+            gather(&mut batch, || received.try_recv().ok().map(Queued::Write));
         match transaction(&pool, &key, &sql, &batch).await {
             Ok(outcomes) => {
                 for ((request, reply), outcome) in batch.drain(..).zip(outcomes) {
@@ -151,13 +123,6 @@ fn rejected(error: NsError, request: WriteRequest) -> Rejected {
         NsError::Gone => Rejected::Gone(Box::new(request)),
         NsError::Store(e) => Rejected::Store(e),
     }
-}
-
-/// What a stored (or earlier in the batch) message with a given id looks like.
-struct Known {
-    stream: String,
-    message_type: String,
-    positions: Positions,
 }
 
 /// The columns both insert statements take from the requests, one vector per column.
@@ -184,7 +149,7 @@ impl<'a> Rows<'a> {
         self.data.push(&message.data);
         self.metadata.push(message.metadata.as_deref());
         self.correlation.push(request.correlation.as_deref());
-        self.cardinal_hash.push(request.cardinal_hash);
+        self.cardinal_hash.push(request.cardinal_hash());
         self.time.push(Timestamp::now().as_micros());
     }
 
@@ -208,13 +173,24 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The columns of one multi-row insert: the positions [`decide`] assigned, then the rows.
+/// The columns of one multi-row insert: the positions the write rule assigned, then the rows.
 #[derive(Default)]
 struct Appends<'a> {
     global_position: Vec<i64>,
     position: Vec<i64>,
     rows: Rows<'a>,
     notifications: Vec<String>,
+}
+
+impl<'a> Appends<'a> {
+    fn push(&mut self, key: &str, append: &Append<'a>) {
+        let stream = append.request.message.stream_name.as_str();
+        self.global_position.push(append.positions.global_position);
+        self.position.push(append.positions.position);
+        self.rows.push(append.request);
+        self.notifications
+            .push(notify::message_payload(key, append.positions, stream));
+    }
 }
 
 /// The text of a writer's statements, for its namespace's schema: built once per writer, and
@@ -239,9 +215,9 @@ impl Sql {
                  WHERE id = ANY($1)"
             ),
             versions: format!(
-                "SELECT s.name, (SELECT position FROM {schema}.messages \
-                                 WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
-                 FROM unnest($1::text[]) AS s(name)"
+                "SELECT s.ord, (SELECT position FROM {schema}.messages \
+                                WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS s(name, ord)"
             ),
             insert: INSERT.replace("{schema}", schema),
         }
@@ -308,23 +284,12 @@ async fn in_transaction(
     sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
-    if batch
-        .iter()
-        .all(|(r, _)| r.message.id.is_none() && r.message.expected_version.is_none())
-    {
+    if batch.iter().all(|(request, _)| is_plain_append(request)) {
         return appends_only(client, key, sql, batch).await;
     }
-    let supplied: Vec<Uuid> = batch
-        .iter()
-        .filter(|(r, _)| r.message.id.is_some())
-        .map(|(r, _)| *r.id.as_uuid())
-        .collect();
-    let mut streams: Vec<&str> = batch
-        .iter()
-        .map(|(r, _)| r.message.stream_name.as_str())
-        .collect();
-    streams.sort_unstable();
-    streams.dedup();
+    let group = || batch.iter().map(|(request, _)| request);
+    let lookups = Lookups::of(group());
+    let supplied: Vec<Uuid> = lookups.ids.iter().map(|id| *id.as_uuid()).collect();
     // Prepared (or found prepared) before anything is sent, so that the pipeline below goes out
     // in one piece and in order.
     let lock = reads::prepared(client, LOCK, &[Type::TEXT]).await?;
@@ -346,53 +311,50 @@ async fn in_transaction(
             Some(statement) => client.query(statement, &[&supplied]).await,
         }
     };
-    let versions_values: [&(dyn ToSql + Sync); 1] = [&streams];
+    let versions_values: [&(dyn ToSql + Sync); 1] = [&lookups.streams];
     let versions = client.query(&versions_statement, &versions_values);
     let ((), counter, id_rows, version_rows) = futures::try_join!(begin, counter, ids, versions)?;
     let Some(counter) = counter else {
         // Deleted (by any instance) while this instance still knew it.
         return Err(NsError::Gone);
     };
-    let first_global_position: i64 = counter.try_get(0)?;
-
-    let mut known: HashMap<Uuid, Known> = HashMap::with_capacity(id_rows.len());
+    let mut known = Known {
+        next_global_position: counter.try_get(0)?,
+        ..Known::default()
+    };
     for row in &id_rows {
-        known.insert(
-            row.try_get(0)?,
-            Known {
-                stream: row.try_get(1)?,
-                message_type: row.try_get(2)?,
-                positions: Positions {
-                    position: row.try_get(3)?,
-                    global_position: row.try_get(4)?,
-                },
+        let id: Uuid = row.try_get(0)?;
+        let stored = StoredId {
+            stream: row.try_get::<_, String>(1)?.into(),
+            message_type: row.try_get::<_, String>(2)?.into(),
+            positions: Positions {
+                position: row.try_get(3)?,
+                global_position: row.try_get(4)?,
             },
-        );
+        };
+        known.ids.insert(MessageId::from(id), stored);
     }
-    let mut versions: HashMap<String, i64> = HashMap::with_capacity(version_rows.len());
     for row in &version_rows {
+        let ord: i64 = row.try_get(0)?;
         let version: Option<i64> = row.try_get(1)?;
-        versions.insert(row.try_get(0)?, version.unwrap_or(-1));
+        let stream = usize::try_from(ord - 1)
+            .ok()
+            .and_then(|index| lookups.streams.get(index));
+        if let (Some(stream), Some(version)) = (stream, version) {
+            known.versions.insert(stream, version);
+        }
     }
 
-    let mut next = first_global_position;
-    let mut appends = Appends::default();
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (request, _) in batch {
-        let outcome = decide(
-            request,
-            &mut known,
-            &mut versions,
-            &mut next,
-            key,
-            &mut appends,
-        );
-        outcomes.push(outcome);
-    }
-    if appends.rows.len() == 0 {
+    let decision = decide(group(), known);
+    if decision.appends.is_empty() {
         // Only refusals and idempotent retries: nothing to commit.
         client.batch_execute("ROLLBACK").await?;
-        return Ok(outcomes);
+        return Ok(outcomes(decision.outcomes));
+    }
+    let next = decision.next_global_position;
+    let mut appends = Appends::default();
+    for append in &decision.appends {
+        appends.push(key, append);
     }
     let appended = appends.rows.len() as i64;
     let [a, b, c, d, e, f, g, h, i] = appends.rows.params();
@@ -431,7 +393,15 @@ async fn in_transaction(
     let notify = client.execute(&notify, &notify_values);
     let commit = client.batch_execute("COMMIT");
     futures::try_join!(insert, update, notify, commit)?;
-    Ok(outcomes)
+    Ok(outcomes(decision.outcomes))
+}
+
+/// The write rule's outcomes as the writer reports them.
+fn outcomes(decided: Vec<Result<WriteOutcome, StoreError>>) -> Vec<Outcome> {
+    decided
+        .into_iter()
+        .map(|outcome| outcome.map_err(NsError::Store))
+        .collect()
 }
 
 /// Appends every row of its arrays (`$2`…) in array order: global positions from the counter
@@ -555,63 +525,3 @@ const UPDATE: &str = "UPDATE messagedb.counters \
 
 /// Locks the namespace's counter row until the end of the transaction.
 const LOCK: &str = "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE";
-
-/// One request's outcome, in arrival order: idempotency, then version check, then append
-/// (SPEC §6.3). Appends are recorded in `known`, `versions` and `appends`, so later requests of
-/// the batch see them.
-fn decide<'a>(
-    request: &'a WriteRequest,
-    known: &mut HashMap<Uuid, Known>,
-    versions: &mut HashMap<String, i64>,
-    next: &mut i64,
-    key: &str,
-    appends: &mut Appends<'a>,
-) -> Outcome {
-    let message = &request.message;
-    let stream = message.stream_name.as_str();
-    let id = *request.id.as_uuid();
-    // Generated UUIDv7s cannot collide in practice (the unique index would make it a backend
-    // error), so only supplied ids are checked, as on the embedded backend.
-    if message.id.is_some() {
-        if let Some(existing) = known.get(&id) {
-            if existing.stream == stream && existing.message_type == message.message_type {
-                return Ok(WriteOutcome::AlreadyWritten(existing.positions));
-            }
-            return Err(NsError::Store(StoreError::DuplicateMessageId {
-                id: request.id,
-                stream: existing.stream.clone(),
-            }));
-        }
-    }
-    let version = versions.get(stream).copied().unwrap_or(-1);
-    if let Some(expected) = message.expected_version {
-        if expected != version {
-            return Err(NsError::Store(StoreError::VersionConflict {
-                stream: message.stream_name.clone(),
-                expected,
-                actual: version,
-            }));
-        }
-    }
-    let positions = Positions {
-        position: version + 1,
-        global_position: *next,
-    };
-    *next += 1;
-    versions.insert(stream.to_owned(), positions.position);
-    known.insert(
-        id,
-        Known {
-            stream: stream.to_owned(),
-            message_type: message.message_type.clone(),
-            positions,
-        },
-    );
-    appends.global_position.push(positions.global_position);
-    appends.position.push(positions.position);
-    appends.rows.push(request);
-    appends
-        .notifications
-        .push(notify::message_payload(key, positions, stream));
-    Ok(WriteOutcome::Appended(positions))
-}
