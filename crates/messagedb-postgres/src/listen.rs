@@ -18,7 +18,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use messagedb_core::{CommitListener, Committed, NamespaceId};
+use messagedb_core::{CommitListener, Committed, NamespaceId, NamespaceKey};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::Type;
 use tokio_postgres::Notification;
@@ -280,8 +280,11 @@ impl Listen {
             });
         }
         let read = async {
+            // The key names a schema, so it must be a key: a payload is text anyone allowed to
+            // NOTIFY on the channel could have sent.
+            let key = NamespaceKey::parse(key).map_err(|e| e.to_string())?;
             let conn = self.pool.get().await.map_err(|e| e.to_string())?;
-            reads::message_at(&conn, &namespace_schema(key), global_position)
+            reads::message_at(&conn, &namespace_schema(&key), global_position)
                 .await
                 .map_err(|e| e.to_string())
         }

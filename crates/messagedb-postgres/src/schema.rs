@@ -11,6 +11,7 @@
 //! new namespaces get with their schema. A namespace created meanwhile by an older messagedb
 //! still running on the same database lacks it; its writer creates it on first use.
 
+use messagedb_core::NamespaceKey;
 use tokio_postgres::Client;
 
 use crate::error::OpenError;
@@ -42,13 +43,13 @@ pub(crate) fn version() -> i64 {
 }
 
 /// The schema of the namespace with internal key `key` (32 lowercase hex digits, so a valid
-/// identifier as it is).
-pub(crate) fn namespace_schema(key: &str) -> String {
+/// identifier as it is: the type is what guarantees it).
+pub(crate) fn namespace_schema(key: &NamespaceKey) -> String {
     format!("messagedb_ns_{key}")
 }
 
 /// The DDL creating a namespace's schema.
-pub(crate) fn namespace_ddl(key: &str) -> String {
+pub(crate) fn namespace_ddl(key: &NamespaceKey) -> String {
     let schema = namespace_schema(key);
     let mut ddl = NAMESPACE.replace("{schema}", &schema);
     ddl.push('\n');
@@ -58,21 +59,11 @@ pub(crate) fn namespace_ddl(key: &str) -> String {
 
 /// A transaction (re)creating the append function of namespace `key` under the migration lock,
 /// for namespaces whose schema lacks it.
-pub(crate) fn append_function_transaction(key: &str) -> String {
+pub(crate) fn append_function_transaction(key: &NamespaceKey) -> String {
     format!(
         "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); {} COMMIT;",
         crate::writer::append_function_ddl(&namespace_schema(key))
     )
-}
-
-/// A fresh namespace key: 128 random bits as 32 lowercase hex digits. Keys name schemas, so they
-/// are never derived from the id and never reused (SPEC §2.1).
-pub(crate) fn new_key() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-pub(crate) fn is_key(key: &str) -> bool {
-    key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Brings the database up to [`version`], under the migration lock.
@@ -115,11 +106,8 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
                     .map_err(database)?;
                 for row in keys {
                     let key: String = row.try_get(0).map_err(database)?;
-                    if !is_key(&key) {
-                        return Err(OpenError::Database(format!(
-                            "migration failed: namespace key {key:?} is not a key"
-                        )));
-                    }
+                    let key = NamespaceKey::parse(key)
+                        .map_err(|e| OpenError::Database(format!("migration failed: {e}")))?;
                     let ddl = crate::writer::append_function_ddl(&namespace_schema(&key));
                     tx.batch_execute(&ddl).await.map_err(database)?;
                 }
@@ -145,10 +133,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_fresh_hex_and_name_schemas() {
-        let (a, b) = (new_key(), new_key());
-        assert!(is_key(&a) && is_key(&b) && a != b);
-        assert!(!is_key("default"));
+    fn keys_name_schemas() {
+        let a = NamespaceKey::random();
         let ddl = namespace_ddl(&a);
         assert!(ddl.contains(&format!("CREATE SCHEMA messagedb_ns_{a};")));
         assert!(!ddl.contains("{schema}"));

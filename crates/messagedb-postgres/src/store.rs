@@ -22,9 +22,9 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use messagedb_core::{
     CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
-    NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
-    StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
-    WriteRequest,
+    NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord, NamespaceSummary, NewMessage, Store,
+    StoreError, StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash,
+    WriteOutcome, WriteRequest,
 };
 use tokio::sync::watch;
 use tokio_postgres::types::Type;
@@ -57,14 +57,14 @@ struct Inner {
 
 /// What this instance knows about one namespace.
 struct Handle {
-    key: String,
+    key: NamespaceKey,
     schema: String,
     /// Started on the first write through this instance.
     writer: OnceLock<Writer>,
 }
 
 impl Handle {
-    fn new(key: String) -> Handle {
+    fn new(key: NamespaceKey) -> Handle {
         Handle {
             schema: schema::namespace_schema(&key),
             key,
@@ -168,16 +168,15 @@ impl PostgresStore {
             description: row.try_get(2).map_err(error::pg)?,
             created_at: Timestamp::from_micros(row.try_get(3).map_err(error::pg)?),
         };
-        if !schema::is_key(&key) {
-            return Err(StoreError::backend(InvalidRegistry(id.clone())));
-        }
+        let key = NamespaceKey::parse(key)
+            .map_err(|_| StoreError::backend(InvalidRegistry(id.clone())))?;
         let handle = self.remember(id, key);
         Ok(Some((handle, record)))
     }
 
     /// Records that `id` has key `key`, keeping the existing handle (and its writer) when the
     /// key is unchanged.
-    fn remember(&self, id: &NamespaceId, key: String) -> Arc<Handle> {
+    fn remember(&self, id: &NamespaceId, key: NamespaceKey) -> Arc<Handle> {
         let mut map = self.write_map();
         match map.get(id) {
             Some(handle) if handle.key == key => Arc::clone(handle),
@@ -190,9 +189,9 @@ impl PostgresStore {
     }
 
     /// Forgets `id`, if this instance still maps it to `key`.
-    fn forget(&self, id: &NamespaceId, key: &str) {
+    fn forget(&self, id: &NamespaceId, key: &NamespaceKey) {
         let mut map = self.write_map();
-        if map.get(id).is_some_and(|h| h.key == key) {
+        if map.get(id).is_some_and(|h| h.key == *key) {
             map.remove(id);
         }
     }
@@ -273,8 +272,8 @@ impl PostgresStore {
         id: &NamespaceId,
         description: &str,
         token_hash: &TokenHash,
-    ) -> Result<(Timestamp, String), StoreError> {
-        let key = schema::new_key();
+    ) -> Result<(Timestamp, NamespaceKey), StoreError> {
+        let key = NamespaceKey::random();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         let now = Timestamp::now().as_micros();
@@ -290,7 +289,7 @@ impl PostgresStore {
                  ON CONFLICT (id) DO NOTHING RETURNING created_at",
                 &[
                     (&id.as_str(), Type::TEXT),
-                    (&key, Type::TEXT),
+                    (&key.as_str(), Type::TEXT),
                     (&hash, Type::TEXT),
                     (&description, Type::TEXT),
                     (&now, Type::INT8),
@@ -308,7 +307,7 @@ impl PostgresStore {
         tx.execute_typed(
             "INSERT INTO messagedb.counters (key, next_global_position, message_count) \
              VALUES ($1, 1, 0)",
-            &[(&key, Type::TEXT)],
+            &[(&key.as_str(), Type::TEXT)],
         )
         .await
         .map_err(error::pg)?;
@@ -330,14 +329,13 @@ impl PostgresStore {
             return Err(StoreError::NamespaceNotFound(id.clone()));
         };
         let key: String = row.try_get(0).map_err(error::pg)?;
-        if !schema::is_key(&key) {
-            return Err(StoreError::backend(InvalidRegistry(id.clone())));
-        }
+        let key = NamespaceKey::parse(key)
+            .map_err(|_| StoreError::backend(InvalidRegistry(id.clone())))?;
         // Waits for the write transaction in flight on any instance; later ones find no row.
         let count: i64 = tx
             .query_typed_one(
                 "SELECT message_count FROM messagedb.counters WHERE key = $1 FOR UPDATE",
-                &[(&key, Type::TEXT)],
+                &[(&key.as_str(), Type::TEXT)],
             )
             .await
             .map_err(error::pg)?
@@ -355,7 +353,7 @@ impl PostgresStore {
         ))
         .await
         .map_err(error::pg)?;
-        let payload = notify::namespace_payload(&key, NamespaceEvent::Deleted, id.as_str());
+        let payload = notify::namespace_payload(key.as_str(), NamespaceEvent::Deleted, id.as_str());
         tx.execute_typed(notify::NOTIFY_ONE, &[(&payload, Type::TEXT)])
             .await
             .map_err(error::pg)?;
@@ -469,7 +467,7 @@ impl Store for PostgresStore {
                          FROM messagedb.namespaces n JOIN messagedb.counters c ON c.key = n.key \
                          WHERE n.key = $1"
                     ),
-                    &[(&handle.key, Type::TEXT)],
+                    &[(&handle.key.as_str(), Type::TEXT)],
                 )
                 .await?;
             Ok(row)
@@ -605,7 +603,13 @@ impl Store for PostgresStore {
             if self.inner.closed.load(Ordering::Acquire) {
                 return Attempt::Done(Err(error::closed().into()));
             }
-            match import::import_batch(&self.inner.pool, &handle.key, &handle.schema, records).await
+            match import::import_batch(
+                &self.inner.pool,
+                handle.key.as_str(),
+                &handle.schema,
+                records,
+            )
+            .await
             {
                 Ok(()) => Attempt::Done(Ok(())),
                 Err(ImportFailure::Refused(e)) => Attempt::Done(Err(e)),
@@ -620,7 +624,7 @@ impl Store for PostgresStore {
             if self.inner.closed.load(Ordering::Acquire) {
                 return Err(NsError::Store(error::closed()));
             }
-            import::clear(&self.inner.pool, &handle.key, &handle.schema, ns).await
+            import::clear(&self.inner.pool, handle.key.as_str(), &handle.schema, ns).await
         })
         .await
     }

@@ -40,7 +40,8 @@ use messagedb_core::write::{
     gather, is_plain_append, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY,
 };
 use messagedb_core::{
-    decide, Known, Lookups, MessageId, Positions, StoreError, Timestamp, WriteOutcome, WriteRequest,
+    decide, Known, Lookups, MessageId, NamespaceKey, Positions, StoreError, Timestamp,
+    WriteOutcome, WriteRequest,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
@@ -71,7 +72,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(pool: Pool, key: String) -> Writer {
+    pub(crate) fn spawn(pool: Pool, key: NamespaceKey) -> Writer {
         let (requests, received) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(run(pool, key, received));
         Writer { requests }
@@ -89,7 +90,7 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest, Reply)>) {
+async fn run(pool: Pool, key: NamespaceKey, mut received: mpsc::Receiver<(WriteRequest, Reply)>) {
     let sql = Sql::new(&namespace_schema(&key));
     let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = received.recv().await {
@@ -108,7 +109,7 @@ async fn run(pool: Pool, key: String, mut received: mpsc::Receiver<(WriteRequest
             }
             Err(e) => {
                 if let NsError::Store(e) = &e {
-                    tracing::error!(key, error = %e, "write transaction failed");
+                    tracing::error!(%key, error = %e, "write transaction failed");
                 }
                 for (request, reply) in batch.drain(..) {
                     let _ = reply.send(Err(rejected(e.clone(), request)));
@@ -264,7 +265,7 @@ const INSERT: &str = "INSERT INTO {schema}.messages (global_position, position, 
 /// (dropped, which rolls back), so no connection ever returns to it inside a transaction.
 async fn transaction(
     pool: &Pool,
-    key: &str,
+    key: &NamespaceKey,
     sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
@@ -280,7 +281,7 @@ async fn transaction(
 
 async fn in_transaction(
     client: &ClientWrapper,
-    key: &str,
+    key: &NamespaceKey,
     sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
@@ -303,7 +304,8 @@ async fn in_transaction(
     // `try_join!` polls them in order). A read statement takes its snapshot when it starts,
     // which is after the lock statement has returned.
     let begin = client.batch_execute("BEGIN");
-    let lock_values: [&(dyn ToSql + Sync); 1] = [&key];
+    let key_text = key.as_str();
+    let lock_values: [&(dyn ToSql + Sync); 1] = [&key_text];
     let counter = client.query_opt(&lock, &lock_values);
     let ids = async {
         match &ids_statement {
@@ -354,7 +356,7 @@ async fn in_transaction(
     let next = decision.next_global_position;
     let mut appends = Appends::default();
     for append in &decision.appends {
-        appends.push(key, append);
+        appends.push(key_text, append);
     }
     let appended = appends.rows.len() as i64;
     let [a, b, c, d, e, f, g, h, i] = appends.rows.params();
@@ -372,7 +374,7 @@ async fn in_transaction(
         i,
     ];
     let update_params: [Param<'_>; 3] = [
-        (&key, Type::TEXT),
+        (&key_text, Type::TEXT),
         (&next, Type::INT8),
         (&appended, Type::INT8),
     ];
@@ -441,21 +443,22 @@ const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
 /// autocommit mode. PostgreSQL assigns the positions exactly as [`decide`] would.
 async fn appends_only(
     client: &ClientWrapper,
-    key: &str,
+    key: &NamespaceKey,
     sql: &Sql,
     batch: &[(WriteRequest, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
+    let key_text = key.as_str();
     // The rows of an [`APPEND`]: what the writer knows before the positions are assigned.
     let mut rows = Rows::default();
     let mut stream_json = Vec::with_capacity(batch.len());
     for (request, _) in batch {
         rows.push(request);
         let stream = request.message.stream_name.as_str();
-        stream_json.push(notify::stream_json_if_it_fits(key, stream));
+        stream_json.push(notify::stream_json_if_it_fits(key_text, stream));
     }
     let [a, b, c, d, e, f, g, h, i] = rows.params();
     let params: [Param<'_>; 11] = [
-        (&key, Type::TEXT),
+        (&key_text, Type::TEXT),
         a,
         b,
         c,
@@ -471,7 +474,7 @@ async fn appends_only(
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_FUNCTION) => {
             // A namespace created by an older messagedb (still running beside this one) has
             // no function yet: create it, as the migration did for the namespaces it found.
-            tracing::info!(key, "creating the append function of a namespace");
+            tracing::info!(%key, "creating the append function of a namespace");
             client
                 .batch_execute(&schema::append_function_transaction(key))
                 .await?;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use messagedb_core::NamespaceKey;
 use rusqlite::{Connection, OpenFlags};
 
 /// How long a connection retries on `SQLITE_BUSY`. Busy only happens in unusual situations (WAL
@@ -71,7 +72,7 @@ impl Location {
     }
 
     /// The database file of a namespace, on disk.
-    pub(crate) fn namespace_file(&self, key: &str) -> Option<PathBuf> {
+    pub(crate) fn namespace_file(&self, key: &NamespaceKey) -> Option<PathBuf> {
         match self {
             Location::Disk { dir } => Some(namespace_file(dir, key)),
             Location::Memory { .. } => None,
@@ -79,7 +80,7 @@ impl Location {
     }
 
     /// A human-readable name for a namespace database, for error messages.
-    pub(crate) fn describe_namespace(&self, key: &str) -> String {
+    pub(crate) fn describe_namespace(&self, key: &NamespaceKey) -> String {
         match self {
             Location::Disk { dir } => namespace_file(dir, key).display().to_string(),
             Location::Memory { prefix } => format!("in-memory namespace database {prefix}-{key}"),
@@ -101,7 +102,7 @@ impl Location {
     }
 
     /// Opens (creating if needed) the one write connection of a namespace.
-    pub(crate) fn open_writer(&self, key: &str) -> rusqlite::Result<Connection> {
+    pub(crate) fn open_writer(&self, key: &NamespaceKey) -> rusqlite::Result<Connection> {
         let conn = match self {
             Location::Disk { dir } => {
                 let conn = Connection::open_with_flags(namespace_file(dir, key), write_flags())?;
@@ -132,7 +133,7 @@ impl Location {
 
     /// Opens a read connection to an existing namespace database. It never creates the file:
     /// a reader racing a deletion must fail, not resurrect an empty database.
-    pub(crate) fn open_reader(&self, key: &str) -> rusqlite::Result<Connection> {
+    pub(crate) fn open_reader(&self, key: &NamespaceKey) -> rusqlite::Result<Connection> {
         let conn = match self {
             Location::Disk { dir } => Connection::open_with_flags(
                 namespace_file(dir, key),
@@ -153,7 +154,7 @@ impl Location {
     }
 
     /// Removes a namespace's database files. Every connection to it must be closed already.
-    pub(crate) fn remove_namespace_files(&self, key: &str) -> io::Result<()> {
+    pub(crate) fn remove_namespace_files(&self, key: &NamespaceKey) -> io::Result<()> {
         let Some(ns_dir) = self.namespace_dir() else {
             return Ok(());
         };
@@ -168,7 +169,7 @@ impl Location {
 
     /// Removes namespace files whose key has no registry row: leftovers of a deletion or a
     /// creation that was interrupted by a crash. Failures are logged, not fatal.
-    pub(crate) fn remove_orphans(&self, known_keys: &HashSet<String>) -> io::Result<()> {
+    pub(crate) fn remove_orphans(&self, known_keys: &HashSet<NamespaceKey>) -> io::Result<()> {
         let Some(ns_dir) = self.namespace_dir() else {
             return Ok(());
         };
@@ -179,7 +180,7 @@ impl Location {
             let Some(key) = FILE_SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
                 continue;
             };
-            if known_keys.contains(key) {
+            if NamespaceKey::parse(key).is_ok_and(|key| known_keys.contains(&key)) {
                 continue;
             }
             match std::fs::remove_file(entry.path()) {
@@ -208,11 +209,11 @@ fn write_flags() -> OpenFlags {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
 }
 
-fn namespace_file(dir: &Path, key: &str) -> PathBuf {
+fn namespace_file(dir: &Path, key: &NamespaceKey) -> PathBuf {
     dir.join("ns").join(format!("{key}.sqlite"))
 }
 
-fn memdb_uri(prefix: &str, key: &str) -> String {
+fn memdb_uri(prefix: &str, key: &NamespaceKey) -> String {
     format!("file:/{prefix}-{key}?vfs=memdb")
 }
 
@@ -247,7 +248,7 @@ mod tests {
     fn the_writer_checkpoints_every_500_wal_pages() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("ns")).unwrap();
-        let conn = Location::disk(dir.path()).open_writer("k").unwrap();
+        let conn = Location::disk(dir.path()).open_writer(&NamespaceKey::random()).unwrap();
         let pages: i64 = conn
             .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))
             .unwrap();

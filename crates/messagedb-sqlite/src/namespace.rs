@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use messagedb_core::{
-    ImportError, ImportRecord, NamespaceId, NamespaceRecord, StoreError, TokenHash, WriteOutcome,
-    WriteRequest,
+    ImportError, ImportRecord, NamespaceId, NamespaceKey, NamespaceRecord, StoreError, TokenHash,
+    WriteOutcome, WriteRequest,
 };
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
@@ -60,7 +60,7 @@ pub(crate) struct Namespace {
     /// The registry record; only the token hash ever changes.
     record: RwLock<NamespaceRecord>,
     /// Names the database; needed again to remove its files.
-    key: String,
+    key: NamespaceKey,
     shared: Arc<Shared>,
     writer: WriterHandle,
 }
@@ -68,7 +68,7 @@ pub(crate) struct Namespace {
 /// The state the writer thread and the blocking read tasks share with the handle.
 pub(crate) struct Shared {
     pub(crate) id: NamespaceId,
-    key: String,
+    key: NamespaceKey,
     location: Arc<Location>,
     /// The gate (see the module documentation).
     status: RwLock<Status>,
@@ -107,7 +107,7 @@ impl Namespace {
     /// Opens (creating and migrating if needed) a namespace database and starts its writer.
     pub(crate) fn open(
         location: Arc<Location>,
-        key: String,
+        key: NamespaceKey,
         record: NamespaceRecord,
         publisher: Arc<Publisher>,
     ) -> Result<Namespace, OpenNamespaceError> {
@@ -149,7 +149,7 @@ impl Namespace {
             .token_hash = hash;
     }
 
-    pub(crate) fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &NamespaceKey {
         &self.key
     }
 

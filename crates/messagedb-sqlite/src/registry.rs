@@ -3,7 +3,7 @@
 //! Only namespace creation, deletion and token rotation write here, under the store's registry
 //! mutex. Lookups never read it: the store keeps every record in memory, loaded once at open.
 
-use messagedb_core::{NamespaceId, NamespaceRecord, Timestamp, TokenHash};
+use messagedb_core::{NamespaceId, NamespaceKey, NamespaceRecord, Timestamp, TokenHash};
 use rusqlite::{params, Connection};
 
 use crate::error::OpenError;
@@ -13,7 +13,7 @@ use crate::schema::{MigrateError, REGISTRY};
 /// A namespace as stored: its record plus the key that names its database.
 pub(crate) struct Row {
     pub(crate) record: NamespaceRecord,
-    pub(crate) key: String,
+    pub(crate) key: NamespaceKey,
 }
 
 pub(crate) struct Registry {
@@ -49,9 +49,8 @@ impl Registry {
                     id: id.clone(),
                     reason,
                 };
-                if !is_key(&key) {
-                    return Err(invalid("the key is not 32 lowercase hex digits"));
-                }
+                let key = NamespaceKey::parse(key)
+                    .map_err(|_| invalid("the key is not 32 lowercase hex digits"))?;
                 let token_hash = TokenHash::from_hex(&hash)
                     .ok_or_else(|| invalid("the token hash is not 64 hex digits"))?;
                 let ns_id = NamespaceId::parse(id.clone())
@@ -88,7 +87,11 @@ impl Registry {
     }
 
     /// Stores a new namespace durably. The caller has checked that the id is free.
-    pub(crate) fn insert(&mut self, record: &NamespaceRecord, key: &str) -> rusqlite::Result<()> {
+    pub(crate) fn insert(
+        &mut self,
+        record: &NamespaceRecord,
+        key: &NamespaceKey,
+    ) -> rusqlite::Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO namespaces (id, key, token_hash, description, created_at) \
@@ -96,7 +99,7 @@ impl Registry {
             )?
             .execute(params![
                 record.id.as_str(),
-                key,
+                key.as_str(),
                 record.token_hash.to_hex(),
                 record.description,
                 record.created_at.as_micros(),
@@ -128,16 +131,6 @@ impl Registry {
     }
 }
 
-/// A fresh namespace key: 128 random bits as 32 lowercase hex digits. Keys name files, so they
-/// are never derived from the id and never reused (SPEC §2.1).
-pub(crate) fn new_key() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-fn is_key(key: &str) -> bool {
-    key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 type RawRow = (String, String, String, String, i64);
 
 fn load(conn: &Connection) -> rusqlite::Result<Vec<RawRow>> {
@@ -160,15 +153,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_fresh_hex() {
-        let a = new_key();
-        let b = new_key();
-        assert!(is_key(&a) && is_key(&b), "{a} {b}");
-        assert_ne!(a, b);
-        assert!(!is_key("default"));
-    }
-
-    #[test]
     fn created_at_strictly_increases() {
         let (mut registry, rows) = Registry::open(&Location::memory()).unwrap();
         assert!(rows.is_empty());
@@ -181,7 +165,7 @@ mod tests {
                 created_at: registry.next_created_at(),
                 token_hash: hash,
             };
-            registry.insert(&record, &new_key()).unwrap();
+            registry.insert(&record, &NamespaceKey::random()).unwrap();
             if let Some(previous) = previous {
                 assert!(record.created_at > previous);
             }

@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use messagedb_core::{
     CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
-    NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError,
-    StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome,
-    WriteRequest,
+    NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord, NamespaceSummary, NewMessage, Store,
+    StoreError, StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash,
+    WriteOutcome, WriteRequest,
 };
 
 use crate::error::{self, OpenError, TaskFailed};
@@ -33,7 +33,7 @@ use crate::lock::DirLock;
 use crate::namespace::{Namespace, OpenNamespaceError, Shutdown};
 use crate::publish::Publisher;
 use crate::reads;
-use crate::registry::{self, Registry};
+use crate::registry::Registry;
 use crate::schema::MigrateError;
 use crate::writer::SpawnError;
 
@@ -97,7 +97,7 @@ impl SqliteStore {
         }
         let (registry, rows) = Registry::open(&location)?;
         if let Some(dir) = location.namespace_dir() {
-            let keys: HashSet<String> = rows.iter().map(|row| row.key.clone()).collect();
+            let keys: HashSet<NamespaceKey> = rows.iter().map(|row| row.key.clone()).collect();
             location
                 .remove_orphans(&keys)
                 .map_err(|source| OpenError::Io { path: dir, source })?;
@@ -111,7 +111,7 @@ impl SqliteStore {
             {
                 // Creation writes the file before the registry row, so this only happens when
                 // the file was removed behind our back. Start with an empty namespace, loudly.
-                tracing::error!(namespace = %row.record.id, key = row.key, "namespace database file is missing; starting it empty");
+                tracing::error!(namespace = %row.record.id, key = %row.key, "namespace database file is missing; starting it empty");
             }
             let id = row.record.id.clone();
             let namespace = Namespace::open(
@@ -187,7 +187,7 @@ impl Inner {
         if self.read_map().contains_key(&id) {
             return Err(StoreError::NamespaceExists(id));
         }
-        let key = registry::new_key();
+        let key = NamespaceKey::random();
         let record = NamespaceRecord {
             id: id.clone(),
             description,
@@ -270,14 +270,14 @@ impl Inner {
     }
 
     /// Removes a namespace's files; a failure is logged, and the next open removes the orphan.
-    fn remove_files(&self, key: &str) {
+    fn remove_files(&self, key: &NamespaceKey) {
         if let Err(error) = self.location.remove_namespace_files(key) {
-            tracing::warn!(%error, key, "cannot remove a deleted namespace's files");
+            tracing::warn!(%error, %key, "cannot remove a deleted namespace's files");
         }
     }
 }
 
-fn open_error(location: &Location, key: &str, error: OpenNamespaceError) -> OpenError {
+fn open_error(location: &Location, key: &NamespaceKey, error: OpenNamespaceError) -> OpenError {
     let what = location.describe_namespace(key);
     match error {
         OpenNamespaceError::Schema(MigrateError::TooNew { found, supported }) => {
