@@ -13,6 +13,7 @@
 //! query; `schema` the versioned migrations (SQL in `src/sql/`); `location` where databases
 //! live (directory or memory); `lock` the data-directory lock.
 
+mod cache;
 mod error;
 mod location;
 mod lock;
@@ -24,5 +25,6 @@ mod schema;
 mod store;
 mod writer;
 
+pub use cache::Limits;
 pub use error::OpenError;
 pub use store::SqliteStore;

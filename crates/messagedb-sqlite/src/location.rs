@@ -71,6 +71,12 @@ impl Location {
         }
     }
 
+    /// Whether a namespace's database survives closing its connections (on disk; in memory the
+    /// last connection's close discards it).
+    pub(crate) fn can_close(&self) -> bool {
+        matches!(self, Location::Disk { .. })
+    }
+
     /// The database file of a namespace, on disk.
     pub(crate) fn namespace_file(&self, key: &NamespaceKey) -> Option<PathBuf> {
         match self {
@@ -248,7 +254,9 @@ mod tests {
     fn the_writer_checkpoints_every_500_wal_pages() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("ns")).unwrap();
-        let conn = Location::disk(dir.path()).open_writer(&NamespaceKey::random()).unwrap();
+        let conn = Location::disk(dir.path())
+            .open_writer(&NamespaceKey::random())
+            .unwrap();
         let pages: i64 = conn
             .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))
             .unwrap();

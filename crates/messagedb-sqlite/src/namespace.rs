@@ -1,14 +1,22 @@
-//! One open namespace: its registry record, its writer thread, its read connections, and the
-//! gate that orders reads, writes, deletion and close.
+//! One namespace: its registry record, its write queue, its read connections, the lease that
+//! keeps its storage open, and the gate that orders reads, writes, deletion and close.
 //!
-//! The gate is a `RwLock<Status>`. Every read holds it shared while it runs. The writer holds it
-//! shared (on disk) or exclusively (in memory, where `memdb` has no WAL and a reader must not see
-//! a transaction in progress) while a batch transaction runs. Deletion and close take it
+//! **Leases.** A namespace's database connections are open only while it holds a slot of the
+//! store's [`Cache`]. Every operation first takes a [`Lease`] (`Shared::lease`), opening the
+//! storage if it is closed; a queued write carries its lease until it is answered. A namespace
+//! with no lease is idle and may be closed to make room for another. Taking a lease on an open
+//! namespace is two atomic operations (count the user, then check the state); closing marks the
+//! state first and then checks the count, so of a lease and a close that race, at least one sees
+//! the other and backs off (both use sequentially consistent order).
+//!
+//! **The gate** is a `RwLock<Status>`. Every read holds it shared while it runs. The writer holds
+//! it shared (on disk) or exclusively (in memory, where `memdb` has no WAL and a reader must not
+//! see a transaction in progress) while a group transaction runs. Deletion and close take it
 //! exclusively to change the status, which therefore waits for in-flight work and makes every
 //! later read or write see the new status: a read that starts after a deletion reports
 //! `NamespaceNotFound` instead of reading a database that is being removed.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use messagedb_core::{
@@ -16,13 +24,15 @@ use messagedb_core::{
     WriteOutcome, WriteRequest,
 };
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedMutexGuard, Semaphore};
 
+use crate::cache::Cache;
 use crate::error::{self, TaskFailed};
 use crate::location::Location;
 use crate::publish::Publisher;
+use crate::reads;
 use crate::schema::{MigrateError, NAMESPACE};
-use crate::writer::{self, SpawnError, StopReport, WriterHandle};
+use crate::writer::{self, Command, Queue, Writer};
 
 /// At most this many reads of one namespace run at once, each on its own pooled connection.
 /// The machine has few cores; more connections would only add memory and cache misses.
@@ -47,48 +57,68 @@ pub(crate) enum Shutdown {
     Close,
 }
 
-/// Why a namespace database could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum OpenNamespaceError {
-    #[error(transparent)]
-    Schema(#[from] MigrateError),
-    #[error(transparent)]
-    Writer(#[from] SpawnError),
-}
+/// The storage of a namespace is closed: no connection, no slot.
+const CLOSED: u8 = 0;
+/// Open: connections may exist, the namespace holds a slot.
+const OPEN: u8 = 1;
+/// Being closed; a lease that sees this waits for the close and reopens.
+const CLOSING: u8 = 2;
 
 pub(crate) struct Namespace {
     /// The registry record; only the token hash ever changes.
     record: RwLock<NamespaceRecord>,
-    /// Names the database; needed again to remove its files.
-    key: NamespaceKey,
     shared: Arc<Shared>,
-    writer: WriterHandle,
 }
 
-/// The state the writer thread and the blocking read tasks share with the handle.
+/// The state the writer, the blocking read tasks and the cache share with the handle.
 pub(crate) struct Shared {
     pub(crate) id: NamespaceId,
-    key: NamespaceKey,
+    pub(crate) key: NamespaceKey,
     location: Arc<Location>,
+    pub(crate) cache: Arc<Cache>,
     /// The gate (see the module documentation).
     status: RwLock<Status>,
     /// Mirrors `status == Deleted` so async code can classify a failure without blocking on
     /// the gate.
     deleted: AtomicBool,
+    /// Mirrors `status == Closed`: no new lease.
+    stopped: AtomicBool,
+    /// Leases held (operations in flight, writes queued).
+    users: AtomicUsize,
+    /// [`CLOSED`], [`OPEN`] or [`CLOSING`].
+    state: AtomicU8,
+    /// The cache's clock when the last lease was taken.
+    last_used: AtomicU64,
+    /// Held while the storage is being opened or closed.
+    open_lock: Arc<tokio::sync::Mutex<()>>,
     /// Idle read connections, opened lazily, at most [`MAX_READERS`].
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
-    /// Write transactions committed since open (group commit makes this ≤ the writes).
+    /// The write queue and, while open, the write connection.
+    pub(crate) queue: Queue,
+    /// Write transactions committed since the store opened (group commit makes this ≤ the
+    /// writes).
     pub(crate) commits: AtomicU64,
     /// Where the writer reports its commits (shared by every namespace of the store).
     pub(crate) publisher: Arc<Publisher>,
     /// Lets unit tests hold the writer between receiving a request and draining the queue, so
-    /// that a batch's composition is deterministic.
+    /// that a group's composition is deterministic.
     #[cfg(test)]
     pub(crate) hold: Mutex<()>,
 }
 
-/// The writer's hold on the gate for one batch transaction.
+/// A hold on a namespace's open storage; while any exists, the storage is not closed.
+pub(crate) struct Lease(Arc<Shared>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.0.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.cache.became_idle();
+        }
+    }
+}
+
+/// The writer's hold on the gate for one transaction.
 pub(crate) enum WriteGate<'a> {
     Shared(RwLockReadGuard<'a, Status>),
     Exclusive(RwLockWriteGuard<'a, Status>),
@@ -103,36 +133,61 @@ impl WriteGate<'_> {
     }
 }
 
+/// Opens (creating and migrating if needed) a namespace's database for writing.
+fn open_writer(location: &Location, key: &NamespaceKey) -> Result<Writer, MigrateError> {
+    let mut conn = location.open_writer(key)?;
+    NAMESPACE.migrate(&mut conn)?;
+    Ok(Writer::new(conn)?)
+}
+
 impl Namespace {
-    /// Opens (creating and migrating if needed) a namespace database and starts its writer.
-    pub(crate) fn open(
+    /// A namespace whose storage is closed; it opens on first use.
+    pub(crate) fn new(
         location: Arc<Location>,
+        cache: Arc<Cache>,
         key: NamespaceKey,
         record: NamespaceRecord,
         publisher: Arc<Publisher>,
-    ) -> Result<Namespace, OpenNamespaceError> {
-        let mut conn = location.open_writer(&key).map_err(MigrateError::from)?;
-        NAMESPACE.migrate(&mut conn)?;
+    ) -> Namespace {
         let shared = Arc::new(Shared {
             id: record.id.clone(),
-            key: key.clone(),
+            key,
             location,
+            cache,
             status: RwLock::new(Status::Open),
             deleted: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            users: AtomicUsize::new(0),
+            state: AtomicU8::new(CLOSED),
+            last_used: AtomicU64::new(0),
+            open_lock: Arc::new(tokio::sync::Mutex::new(())),
             readers: Mutex::new(Vec::with_capacity(MAX_READERS)),
             read_permits: Arc::new(Semaphore::new(MAX_READERS)),
+            queue: Queue::new(),
             commits: AtomicU64::new(0),
             publisher,
             #[cfg(test)]
             hold: Mutex::new(()),
         });
-        let writer = writer::spawn(conn, Arc::clone(&shared))?;
-        Ok(Namespace {
+        Namespace {
             record: RwLock::new(record),
-            key,
             shared,
-            writer,
-        })
+        }
+    }
+
+    /// Creates or migrates the namespace's database now (at creation, and at startup where
+    /// migrations run before listening), so that a storage failure is reported at once. On disk
+    /// the database is closed again; in memory, where closing would discard it, it stays open.
+    /// Blocking.
+    pub(crate) fn prepare_storage(&self) -> Result<(), MigrateError> {
+        let writer = open_writer(&self.shared.location, &self.shared.key)?;
+        if !self.shared.location.can_close() {
+            self.shared.install(writer);
+            self.shared
+                .cache
+                .opened_unreserved(Arc::clone(&self.shared));
+        }
+        Ok(())
     }
 
     pub(crate) fn record(&self) -> NamespaceRecord {
@@ -150,7 +205,7 @@ impl Namespace {
     }
 
     pub(crate) fn key(&self) -> &NamespaceKey {
-        &self.key
+        &self.shared.key
     }
 
     pub(crate) fn commits(&self) -> u64 {
@@ -164,26 +219,28 @@ impl Namespace {
 
     /// Queues a write and waits until it is durably committed (or refused).
     pub(crate) async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
-        match self.writer.submit(request).await {
-            Some(outcome) => outcome,
-            None => Err(self.shared.gone()),
-        }
+        let lease = self.shared.lease().await?;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        writer::submit(&self.shared, Command::Write(request, reply, lease)).await;
+        outcome.await.unwrap_or_else(|_| Err(self.shared.gone()))
     }
 
     /// Queues an import batch and waits until it is durably committed (or refused).
     pub(crate) async fn import(&self, records: Vec<ImportRecord>) -> Result<(), ImportError> {
-        match self.writer.import(records).await {
-            Some(outcome) => outcome,
-            None => Err(self.shared.gone().into()),
-        }
+        let lease = self.shared.lease().await?;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        writer::submit(&self.shared, Command::Import(records, reply, lease)).await;
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(self.shared.gone().into()))
     }
 
     /// Deletes every message through the writer, after the writes queued before.
     pub(crate) async fn clear(&self) -> Result<(), StoreError> {
-        match self.writer.clear().await {
-            Some(outcome) => outcome,
-            None => Err(self.shared.gone()),
-        }
+        let lease = self.shared.lease().await?;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        writer::submit(&self.shared, Command::Clear(reply, lease)).await;
+        outcome.await.unwrap_or_else(|_| Err(self.shared.gone()))
     }
 
     /// Runs `op` on a pooled read connection in a blocking task.
@@ -192,61 +249,81 @@ impl Namespace {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        // The permit is taken before a blocking thread is: excess reads queue here, cheaply.
+        let lease = self.shared.lease().await?;
+        // The permits are taken before a blocking thread is: excess reads queue here, cheaply.
         let permit = Arc::clone(&self.shared.read_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| error::closed())?;
+        let thread = Arc::clone(&self.shared.cache.reads)
             .acquire_owned()
             .await
             .map_err(|_| error::closed())?;
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
             let result = shared.with_reader(op);
-            drop(permit);
+            drop((permit, thread, lease));
             result
         })
         .await
         .map_err(|e| StoreError::backend(TaskFailed(e.to_string())))?
     }
 
-    /// Stops the namespace: waits for in-flight reads and the current write batch, refuses
-    /// further reads, closes the read connections, then stops the writer (which closes last, so
-    /// SQLite checkpoints and removes the WAL). Blocking. Returns the final message count for
-    /// [`Shutdown::Delete`].
-    pub(crate) fn shutdown(&self, reason: Shutdown) -> Result<Option<u64>, StoreError> {
-        self.close_gate(reason);
-        let report = match reason {
-            Shutdown::Delete => StopReport::MessageCount,
-            Shutdown::Close => StopReport::Nothing,
-        };
-        self.writer.stop(report).map_err(error::sqlite)
-    }
-
-    /// Marks the namespace deleted: waits for the write batch in progress (which publishes its
-    /// commits while holding the gate), after which the writer refuses every queued write, so
-    /// nothing of this namespace is committed or published any more. Blocking; quick.
-    pub(crate) fn mark_deleted(&self) {
-        self.close_gate(Shutdown::Delete);
-    }
-
-    /// Sets the status for `reason` under the exclusive gate and drops the idle readers.
-    fn close_gate(&self, reason: Shutdown) {
-        let mut status = self
-            .shared
-            .status
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        *status = match reason {
-            Shutdown::Delete => Status::Deleted,
-            Shutdown::Close => Status::Closed,
-        };
-        if reason == Shutdown::Delete {
-            self.shared.deleted.store(true, Ordering::Release);
-        }
+    /// Stops the namespace for good: sets the status (which waits for in-flight reads and the
+    /// current group), waits until every queued write is answered (committed on close, refused
+    /// on delete), then closes the storage and gives its slot back. Returns the final message
+    /// count for [`Shutdown::Delete`].
+    pub(crate) async fn shutdown(&self, reason: Shutdown) -> Result<Option<u64>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            shared.close_gate(reason);
+            Ok(())
+        })
+        .await?;
+        let shared = Arc::clone(&self.shared);
         self.shared
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .cache
+            .wait_until(|| shared.users.load(Ordering::SeqCst) == 0)
+            .await;
+        let guard = Arc::clone(&self.shared.open_lock).lock_owned().await;
+        let shared = Arc::clone(&self.shared);
+        let count = blocking(move || {
+            let count = match reason {
+                Shutdown::Delete => Some(shared.message_count().map_err(error::sqlite)?),
+                Shutdown::Close => None,
+            };
+            Ok(count)
+        })
+        .await;
+        if self.shared.state.swap(CLOSED, Ordering::SeqCst) == OPEN {
+            self.shared.cache.remove(&self.shared);
+            let shared = Arc::clone(&self.shared);
+            // Closing the write connection last lets SQLite checkpoint and remove the WAL.
+            blocking(move || {
+                shared.drop_connections();
+                Ok(())
+            })
+            .await?;
+        }
+        drop(guard);
+        count
     }
+
+    /// Marks the namespace deleted: waits for the group in progress (which publishes its commits
+    /// while holding the gate), after which every queued write is refused, so nothing of this
+    /// namespace is committed or published any more. Blocking; quick.
+    pub(crate) fn mark_deleted(&self) {
+        self.shared.close_gate(Shutdown::Delete);
+    }
+}
+
+/// Runs blocking work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(op)
+        .await
+        .map_err(|e| StoreError::backend(TaskFailed(e.to_string())))?
 }
 
 impl Shared {
@@ -259,6 +336,136 @@ impl Shared {
         }
     }
 
+    /// A lease on the namespace's open storage, opening it first if it is closed.
+    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease, StoreError> {
+        loop {
+            self.users.fetch_add(1, Ordering::SeqCst);
+            let lease = Lease(Arc::clone(self));
+            if self.state.load(Ordering::SeqCst) == OPEN {
+                self.last_used.store(self.cache.tick(), Ordering::Relaxed);
+                return Ok(lease);
+            }
+            drop(lease);
+            if self.deleted.load(Ordering::Acquire) || self.stopped.load(Ordering::Acquire) {
+                return Err(self.gone());
+            }
+            self.open().await?;
+        }
+    }
+
+    /// Opens the storage (unless someone else did meanwhile). It runs as a task of its own, so
+    /// that a caller that gives up (a client that went away) cannot leave a slot half taken.
+    async fn open(self: &Arc<Self>) -> Result<(), StoreError> {
+        let shared = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let _guard = Arc::clone(&shared.open_lock).lock_owned().await;
+            if shared.state.load(Ordering::SeqCst) == OPEN {
+                return Ok(());
+            }
+            if shared.deleted.load(Ordering::Acquire) || shared.stopped.load(Ordering::Acquire) {
+                return Err(shared.gone());
+            }
+            shared.cache.reserve().await;
+            let opened = {
+                let permit = Arc::clone(&shared.cache.jobs).acquire_owned().await;
+                let (location, key) = (Arc::clone(&shared.location), shared.key.clone());
+                let opened = blocking(move || {
+                    open_writer(&location, &key).map_err(|e| StoreError::backend(e))
+                })
+                .await;
+                drop(permit);
+                opened
+            };
+            match opened {
+                Ok(writer) => {
+                    shared.install(writer);
+                    shared.cache.opened(Arc::clone(&shared));
+                    Ok(())
+                }
+                Err(e) => {
+                    shared.cache.unreserve();
+                    let file = shared.location.describe_namespace(&shared.key);
+                    tracing::error!(namespace = %shared.id, %file, error = %e, "cannot open a namespace");
+                    Err(e)
+                }
+            }
+        });
+        task.await
+            .map_err(|e| StoreError::backend(TaskFailed(e.to_string())))?
+    }
+
+    /// Makes `writer` the namespace's write connection and marks the storage open.
+    fn install(&self, writer: Writer) {
+        self.queue.set_writer(Some(writer));
+        self.state.store(OPEN, Ordering::SeqCst);
+    }
+
+    /// Whether the storage is open and nobody holds a lease.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.users.load(Ordering::SeqCst) == 0 && self.state.load(Ordering::SeqCst) == OPEN
+    }
+
+    pub(crate) fn last_used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
+
+    /// Starts closing an idle namespace: takes its open lock and marks it closing, unless
+    /// someone is opening it or holds a lease. Never waits.
+    pub(crate) fn try_begin_close(&self) -> Option<OwnedMutexGuard<()>> {
+        let guard = Arc::clone(&self.open_lock).try_lock_owned().ok()?;
+        if self
+            .state
+            .compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return None;
+        }
+        if self.users.load(Ordering::SeqCst) != 0 {
+            // A lease came first: it keeps the namespace open.
+            self.state.store(OPEN, Ordering::SeqCst);
+            return None;
+        }
+        Some(guard)
+    }
+
+    /// Closes the storage of a namespace marked closing (see [`Shared::try_begin_close`]).
+    pub(crate) async fn close_storage(self: &Arc<Self>) {
+        let permit = Arc::clone(&self.cache.jobs).acquire_owned().await;
+        let shared = Arc::clone(self);
+        let closed = blocking(move || {
+            shared.drop_connections();
+            Ok(())
+        })
+        .await;
+        drop(permit);
+        if let Err(e) = closed {
+            tracing::error!(namespace = %self.id, error = %e, "closing a namespace failed");
+        }
+        self.state.store(CLOSED, Ordering::SeqCst);
+    }
+
+    /// Closes the read connections, then the write connection (last, so that SQLite checkpoints
+    /// the WAL and removes it). Blocking.
+    fn drop_connections(&self) {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.queue.set_writer(None);
+    }
+
+    /// The messages stored, read on the write connection if open, else on a fresh one.
+    fn message_count(&self) -> rusqlite::Result<u64> {
+        if let Some(count) = self
+            .queue
+            .with_writer(|writer| reads::message_count(writer.conn()))
+        {
+            return count;
+        }
+        let conn = self.location.open_reader(&self.key)?;
+        reads::message_count(&conn)
+    }
+
     /// The writer's hold on the gate for one transaction (see the module documentation).
     pub(crate) fn enter_write(&self) -> WriteGate<'_> {
         if self.location.writer_excludes_readers() {
@@ -266,6 +473,23 @@ impl Shared {
         } else {
             WriteGate::Shared(self.status.read().unwrap_or_else(PoisonError::into_inner))
         }
+    }
+
+    /// Sets the status for `reason` under the exclusive gate and drops the idle readers.
+    fn close_gate(&self, reason: Shutdown) {
+        let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        *status = match reason {
+            Shutdown::Delete => Status::Deleted,
+            Shutdown::Close => Status::Closed,
+        };
+        match reason {
+            Shutdown::Delete => self.deleted.store(true, Ordering::Release),
+            Shutdown::Close => self.stopped.store(true, Ordering::Release),
+        }
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn with_reader<T>(

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -27,15 +27,15 @@ use messagedb_core::{
     WriteOutcome, WriteRequest,
 };
 
+use crate::cache::{Cache, Limits};
 use crate::error::{self, OpenError, TaskFailed};
 use crate::location::Location;
 use crate::lock::DirLock;
-use crate::namespace::{Namespace, OpenNamespaceError, Shutdown};
+use crate::namespace::{Namespace, Shutdown};
 use crate::publish::Publisher;
 use crate::reads;
 use crate::registry::Registry;
 use crate::schema::MigrateError;
-use crate::writer::SpawnError;
 
 /// The embedded store. Cheap to clone; every clone is the same store.
 #[derive(Clone)]
@@ -53,6 +53,8 @@ struct Inner {
     closed: AtomicBool,
     /// The server's commit listener, shared with every namespace's writer.
     publisher: Arc<Publisher>,
+    /// The open-namespace slots and the storage thread permits.
+    cache: Arc<Cache>,
     /// The data-directory lock, released by `close` (or when the store is dropped).
     lock: Mutex<Option<DirLock>>,
 }
@@ -62,17 +64,23 @@ impl SqliteStore {
     /// `<data_dir>/.lock`; a second process (or a second open in the same process) fails with
     /// [`OpenError::InUse`]. Runs the schema migrations and removes orphan namespace files.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_with(data_dir, Limits::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit limits on open namespaces and storage threads
+    /// (SPEC §16.3).
+    pub fn open_with(data_dir: &Path, limits: Limits) -> Result<SqliteStore, OpenError> {
         std::fs::create_dir_all(data_dir).map_err(|source| OpenError::Io {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let lock = DirLock::acquire(data_dir)?;
-        SqliteStore::start(Location::disk(data_dir), Some(lock))
+        SqliteStore::start(Location::disk(data_dir), Some(lock), limits)
     }
 
     /// Everything in memory; nothing touches the disk. Used by `sqlite://:memory:` and test mode.
     pub fn open_in_memory() -> Result<SqliteStore, OpenError> {
-        SqliteStore::start(Location::memory(), None)
+        SqliteStore::start(Location::memory(), None, Limits::default())
     }
 
     /// How many write transactions a namespace has committed since the store was opened; with
@@ -81,14 +89,30 @@ impl SqliteStore {
         self.inner.read_map().get(namespace).map(|ns| ns.commits())
     }
 
+    /// How many namespaces have their databases open now (at most
+    /// [`Limits::max_open_namespaces`] on disk).
+    pub fn open_namespaces(&self) -> usize {
+        self.inner.cache.open_count()
+    }
+
+    /// The most namespaces that were open at once since the store opened.
+    pub fn peak_open_namespaces(&self) -> usize {
+        self.inner.cache.peak()
+    }
+
     /// The open namespace handle, for unit tests that reach into the writer.
     #[cfg(test)]
     pub(crate) fn open_namespace(&self, id: &NamespaceId) -> Arc<Namespace> {
         self.namespace_handle(id).expect("an open namespace")
     }
 
-    fn start(location: Location, lock: Option<DirLock>) -> Result<SqliteStore, OpenError> {
+    fn start(
+        location: Location,
+        lock: Option<DirLock>,
+        limits: Limits,
+    ) -> Result<SqliteStore, OpenError> {
         let location = Arc::new(location);
+        let cache = Arc::new(Cache::new(limits, location.can_close()));
         if let Some(dir) = location.namespace_dir() {
             std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io {
                 path: dir.clone(),
@@ -114,13 +138,19 @@ impl SqliteStore {
                 tracing::error!(namespace = %row.record.id, key = %row.key, "namespace database file is missing; starting it empty");
             }
             let id = row.record.id.clone();
-            let namespace = Namespace::open(
+            // Opened on first use (SPEC §16.3): a namespace costs no descriptor until then.
+            let namespace = Namespace::new(
                 Arc::clone(&location),
-                row.key.clone(),
+                Arc::clone(&cache),
+                row.key,
                 row.record,
                 Arc::clone(&publisher),
-            )
-            .map_err(|e| open_error(&location, &row.key, e))?;
+            );
+            // Migrations run before listening (SPEC §10.6): each database is opened, migrated
+            // and closed again, one at a time.
+            namespace
+                .prepare_storage()
+                .map_err(|e| open_error(&location, namespace.key(), e))?;
             namespaces.insert(id, Arc::new(namespace));
         }
         Ok(SqliteStore {
@@ -130,6 +160,7 @@ impl SqliteStore {
                 namespaces: RwLock::new(namespaces),
                 closed: AtomicBool::new(false),
                 publisher,
+                cache,
                 lock: Mutex::new(lock),
             }),
         })
@@ -196,20 +227,18 @@ impl Inner {
         };
         // The file first, then the registry row: a crash in between leaves an orphan file
         // (removed at the next open), never a registry row without its database.
-        let namespace = match Namespace::open(
+        let namespace = Namespace::new(
             Arc::clone(&self.location),
+            Arc::clone(&self.cache),
             key.clone(),
             record.clone(),
             Arc::clone(&self.publisher),
-        ) {
-            Ok(namespace) => namespace,
-            Err(e) => {
-                self.remove_files(&key);
-                return Err(StoreError::backend(e));
-            }
-        };
+        );
+        if let Err(e) = namespace.prepare_storage() {
+            self.remove_files(&key);
+            return Err(StoreError::backend(e));
+        }
         if let Err(e) = registry.insert(&record, &key) {
-            let _ = namespace.shutdown(Shutdown::Delete);
             self.remove_files(&key);
             return Err(error::sqlite(e));
         }
@@ -217,26 +246,20 @@ impl Inner {
         Ok(record.created_at)
     }
 
-    fn delete(&self, id: NamespaceId) -> Result<u64, StoreError> {
-        let namespace = {
-            let mut registry = self.registry();
-            let registry = registry.as_mut().ok_or_else(error::closed)?;
-            if !registry.delete(&id).map_err(error::sqlite)? {
-                return Err(StoreError::NamespaceNotFound(id));
-            }
-            let namespace = self.write_map().remove(&id);
-            if let Some(namespace) = &namespace {
-                namespace.mark_deleted();
-            }
-            self.publisher.ended(&id);
-            namespace
-        };
-        let Some(namespace) = namespace else {
+    /// The registry part of a deletion: the row goes, the namespace is marked deleted (which
+    /// waits for its group in progress) and its subscriptions end. The caller shuts it down.
+    fn unregister(&self, id: NamespaceId) -> Result<Arc<Namespace>, StoreError> {
+        let mut registry = self.registry();
+        let registry = registry.as_mut().ok_or_else(error::closed)?;
+        if !registry.delete(&id).map_err(error::sqlite)? {
             return Err(StoreError::NamespaceNotFound(id));
-        };
-        let count = namespace.shutdown(Shutdown::Delete);
-        self.remove_files(namespace.key());
-        Ok(count?.unwrap_or(0))
+        }
+        let namespace = self.write_map().remove(&id);
+        if let Some(namespace) = &namespace {
+            namespace.mark_deleted();
+        }
+        self.publisher.ended(&id);
+        namespace.ok_or(StoreError::NamespaceNotFound(id))
     }
 
     fn set_token_hash(&self, id: NamespaceId, hash: TokenHash) -> Result<(), StoreError> {
@@ -251,24 +274,6 @@ impl Inner {
         Ok(())
     }
 
-    /// Stops every namespace (queued writes commit first), then releases the registry and the
-    /// data-directory lock.
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        let registry = self.registry().take();
-        let namespaces: Vec<Arc<Namespace>> = self.write_map().drain().map(|(_, ns)| ns).collect();
-        for namespace in namespaces {
-            if let Err(e) = namespace.shutdown(Shutdown::Close) {
-                tracing::error!(error = %e, "closing a namespace failed");
-            }
-        }
-        drop(registry);
-        self.lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-    }
-
     /// Removes a namespace's files; a failure is logged, and the next open removes the orphan.
     fn remove_files(&self, key: &NamespaceKey) {
         if let Err(error) = self.location.remove_namespace_files(key) {
@@ -277,18 +282,11 @@ impl Inner {
     }
 }
 
-fn open_error(location: &Location, key: &NamespaceKey, error: OpenNamespaceError) -> OpenError {
-    let what = location.describe_namespace(key);
+fn open_error(location: &Location, key: &NamespaceKey, error: MigrateError) -> OpenError {
     match error {
-        OpenNamespaceError::Schema(MigrateError::TooNew { found, supported }) => {
-            OpenError::SchemaTooNew { found, supported }
-        }
-        OpenNamespaceError::Schema(MigrateError::Sqlite(source))
-        | OpenNamespaceError::Writer(SpawnError::Sqlite(source)) => {
-            OpenError::Sqlite { what, source }
-        }
-        OpenNamespaceError::Writer(SpawnError::Thread(source)) => OpenError::Io {
-            path: PathBuf::from(what),
+        MigrateError::TooNew { found, supported } => OpenError::SchemaTooNew { found, supported },
+        MigrateError::Sqlite(source) => OpenError::Sqlite {
+            what: location.describe_namespace(key),
             source,
         },
     }
@@ -326,7 +324,15 @@ impl Store for SqliteStore {
 
     async fn delete_namespace(&self, id: &NamespaceId) -> Result<u64, StoreError> {
         let id = id.clone();
-        self.blocking(move |inner| inner.delete(id)).await
+        let namespace = self.blocking(move |inner| inner.unregister(id)).await?;
+        let count = namespace.shutdown(Shutdown::Delete).await;
+        let key = namespace.key().clone();
+        self.blocking(move |inner| {
+            inner.remove_files(&key);
+            Ok(())
+        })
+        .await?;
+        Ok(count?.unwrap_or(0))
     }
 
     async fn namespace(&self, id: &NamespaceId) -> Result<Option<NamespaceRecord>, StoreError> {
@@ -479,10 +485,23 @@ impl Store for SqliteStore {
         self.namespace_handle(ns)?.clear().await
     }
 
+    /// Stops every namespace (queued writes commit first), then releases the registry and the
+    /// data-directory lock.
     async fn close(&self) {
-        let inner = Arc::clone(&self.inner);
-        if let Err(e) = tokio::task::spawn_blocking(move || inner.close()).await {
-            tracing::error!(error = %e, "closing the store failed");
+        self.inner.closed.store(true, Ordering::Release);
+        let registry = self.inner.registry().take();
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.write_map().drain().map(|(_, ns)| ns).collect();
+        for namespace in namespaces {
+            if let Err(e) = namespace.shutdown(Shutdown::Close).await {
+                tracing::error!(error = %e, "closing a namespace failed");
+            }
         }
+        drop(registry);
+        self.inner
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }

@@ -21,223 +21,243 @@
 //! any of them rolls the whole transaction back and every request of the group gets a backend
 //! error, like a failed `COMMIT`.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use messagedb_core::write::{gather, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY};
+use messagedb_core::write::{gather, Append, Queued, StoredId, QUEUE_CAPACITY};
 use messagedb_core::{
     decide, Committed, ImportError, ImportRecord, Known, Lookups, Positions, StoreError, Timestamp,
     WriteOutcome, WriteRequest,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error;
-use crate::namespace::{Shared, Status};
+use crate::namespace::{Lease, Shared, Status};
 use crate::reads;
 
-/// What the writer reports when it stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReport {
-    /// The number of messages in the namespace after the last commit (for `ns.delete`).
-    MessageCount,
-    Nothing,
-}
+/// Groups one pool thread commits for a namespace before it lets other namespaces' writers
+/// have the thread: a busy namespace cannot starve the others.
+const FAIR_GROUPS: usize = 16;
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 
-enum Command {
-    Write(WriteRequest, Reply),
+/// An item of a namespace's write queue. Each carries the lease that keeps the namespace's
+/// storage open until it is answered.
+pub(crate) enum Command {
+    Write(WriteRequest, Reply, Lease),
     /// An import batch (SPEC §9.3): its own transaction, after the writes queued before it.
-    Import(Vec<ImportRecord>, oneshot::Sender<Result<(), ImportError>>),
-    /// Delete every message (a forced import), after the writes queued before it.
-    Clear(oneshot::Sender<Result<(), StoreError>>),
-    /// Commit what was queued before, close the connection, report, exit.
-    Stop(
-        StopReport,
-        std::sync::mpsc::Sender<rusqlite::Result<Option<u64>>>,
+    Import(
+        Vec<ImportRecord>,
+        oneshot::Sender<Result<(), ImportError>>,
+        Lease,
     ),
+    /// Delete every message (a forced import), after the writes queued before it.
+    Clear(oneshot::Sender<Result<(), StoreError>>, Lease),
 }
 
-/// The namespace's handle on its writer thread.
-pub(crate) struct WriterHandle {
-    commands: mpsc::Sender<Command>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+/// A queued write, in the group being committed.
+type Pending = (WriteRequest, Reply, Lease);
+
+/// A namespace's write queue. At most one pool thread drains it at a time (`scheduled`), so
+/// every write of the namespace runs on one writer at a time (I3–I5) whatever thread it is.
+pub(crate) struct Queue {
+    sender: mpsc::Sender<Command>,
+    /// Whether a drain job is queued or running.
+    scheduled: AtomicBool,
+    drain: Mutex<Drain>,
 }
 
-/// Starts the writer thread of a namespace whose database `conn` has been migrated.
-pub(crate) fn spawn(conn: Connection, shared: Arc<Shared>) -> Result<WriterHandle, SpawnError> {
-    let next_global_position = next_global_position(&conn)?;
-    let (commands, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    let writer = Writer {
-        conn,
-        shared,
-        next_global_position,
-    };
-    let thread = std::thread::Builder::new()
-        .name("messagedb-writer".to_owned())
-        .spawn(move || writer.run(receiver))
-        .map_err(SpawnError::Thread)?;
-    Ok(WriterHandle {
-        commands,
-        thread: Mutex::new(Some(thread)),
-    })
+/// What only the draining thread touches.
+struct Drain {
+    receiver: mpsc::Receiver<Command>,
+    /// The write connection while the namespace is open.
+    writer: Option<Writer>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SpawnError {
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("cannot start the writer thread: {0}")]
-    Thread(std::io::Error),
-}
-
-impl WriterHandle {
-    /// Queues a write and waits for its outcome; `None` if the writer has stopped.
-    pub(crate) async fn submit(
-        &self,
-        request: WriteRequest,
-    ) -> Option<Result<WriteOutcome, StoreError>> {
-        let (reply, outcome) = oneshot::channel();
-        self.commands
-            .send(Command::Write(request, reply))
-            .await
-            .ok()?;
-        outcome.await.ok()
-    }
-
-    /// Queues an import batch and waits for its commit; `None` if the writer has stopped.
-    pub(crate) async fn import(
-        &self,
-        records: Vec<ImportRecord>,
-    ) -> Option<Result<(), ImportError>> {
-        let (reply, outcome) = oneshot::channel();
-        self.commands
-            .send(Command::Import(records, reply))
-            .await
-            .ok()?;
-        outcome.await.ok()
-    }
-
-    /// Queues the removal of every message and waits for it; `None` if the writer has stopped.
-    pub(crate) async fn clear(&self) -> Option<Result<(), StoreError>> {
-        let (reply, outcome) = oneshot::channel();
-        self.commands.send(Command::Clear(reply)).await.ok()?;
-        outcome.await.ok()
-    }
-
-    /// Stops the writer after the writes queued so far and waits for its thread. Blocking.
-    pub(crate) fn stop(&self, report: StopReport) -> rusqlite::Result<Option<u64>> {
-        let (done, finished) = std::sync::mpsc::channel();
-        let result = match self.commands.blocking_send(Command::Stop(report, done)) {
-            Ok(()) => finished.recv().unwrap_or(Ok(None)),
-            // Already stopped (a second shutdown, or the thread died).
-            Err(_) => Ok(None),
-        };
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            if thread.join().is_err() {
-                tracing::error!("a namespace writer thread panicked");
-            }
-        }
-        result
-    }
-}
-
-struct Writer {
+/// The write connection of an open namespace and the next global position it hands out.
+pub(crate) struct Writer {
     conn: Connection,
-    shared: Arc<Shared>,
-    /// The next global position to assign: the counter row, cached. Only this thread moves it.
+    /// The next global position to assign: the counter row, cached. Only the writer moves it.
     next_global_position: i64,
 }
 
 impl Writer {
-    fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
-        while let Some(command) = commands.blocking_recv() {
-            // A command other than a write ends the group: the writes before it commit first,
-            // so everything keeps arrival order.
-            let first = match command {
-                Command::Write(request, reply) => Queued::Write((request, reply)),
-                other => Queued::Other(other),
-            };
-            let next = match first {
-                Queued::Write(write) => {
-                    batch.push(write);
-                    #[cfg(test)]
-                    let held = self
-                        .shared
-                        .hold
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    let next = gather(&mut batch, || {
-                        commands.try_recv().ok().map(|command| match command {
-                            Command::Write(request, reply) => Queued::Write((request, reply)),
-                            other => Queued::Other(other),
-                        })
-                    });
-                    #[cfg(test)]
-                    drop(held);
-                    self.commit(&mut batch);
-                    next
-                }
-                Queued::Other(other) => Some(other),
-            };
-            let stop = match next {
-                None | Some(Command::Write(..)) => None,
-                Some(Command::Import(records, reply)) => {
-                    let _ = reply.send(self.import(&records));
-                    None
-                }
-                Some(Command::Clear(reply)) => {
-                    let _ = reply.send(self.clear());
-                    None
-                }
-                Some(Command::Stop(report, done)) => Some((report, done)),
-            };
-            if let Some((report, done)) = stop {
-                let result = match report {
-                    StopReport::MessageCount => reads::message_count(&self.conn).map(Some),
-                    StopReport::Nothing => Ok(None),
-                };
-                // Close the connection before answering: the caller may delete the files next.
-                drop(self);
-                let _ = done.send(result);
-                // Requests queued after the stop are dropped with the channel; their callers
-                // see the writer gone and report the namespace deleted or the store closed.
-                return;
-            }
+    /// The writer of a namespace database `conn` that has been migrated.
+    pub(crate) fn new(conn: Connection) -> rusqlite::Result<Writer> {
+        Ok(Writer {
+            next_global_position: next_global_position(&conn)?,
+            conn,
+        })
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Queue {
+    pub(crate) fn new() -> Queue {
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        Queue {
+            sender,
+            scheduled: AtomicBool::new(false),
+            drain: Mutex::new(Drain {
+                receiver,
+                writer: None,
+            }),
         }
     }
 
-    /// Runs one batch and answers every request in it.
-    fn commit(&mut self, batch: &mut Vec<(WriteRequest, Reply)>) {
-        let shared = Arc::clone(&self.shared);
+    fn drain(&self) -> MutexGuard<'_, Drain> {
+        self.drain.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Installs (or, with `None`, closes) the write connection. Waits for a running drain.
+    pub(crate) fn set_writer(&self, writer: Option<Writer>) {
+        let old = std::mem::replace(&mut self.drain().writer, writer);
+        drop(old);
+    }
+
+    /// Runs `op` on the write connection, if the namespace is open.
+    pub(crate) fn with_writer<T>(&self, op: impl FnOnce(&Writer) -> T) -> Option<T> {
+        self.drain().writer.as_ref().map(op)
+    }
+}
+
+/// Queues `command` (waiting while the queue is full) and makes sure a pool thread drains it.
+pub(crate) async fn submit(shared: &Arc<Shared>, command: Command) {
+    // The receiver lives as long as `shared`, so sending cannot fail.
+    let _ = shared.queue.sender.send(command).await;
+    // Queued before the flag is read: a drain that has just found the queue empty and cleared
+    // the flag either sees this command or leaves the flag for us (see `drain`).
+    if !shared.queue.scheduled.swap(true, Ordering::SeqCst) {
+        schedule(Arc::clone(shared));
+    }
+}
+
+/// Runs a drain of the namespace's queue on the blocking pool, once a writer permit is free.
+fn schedule(shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let Ok(permit) = Arc::clone(&shared.cache.jobs).acquire_owned().await else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || {
+            let more = drain(&shared);
+            drop(permit);
+            if more {
+                schedule(shared);
+            }
+        });
+    });
+}
+
+/// Commits queued groups until the queue is empty (returns `false`, the flag cleared) or the
+/// namespace has had its share of the thread (returns `true`, the flag kept: the caller
+/// schedules it again, behind the namespaces already waiting for a permit).
+fn drain(shared: &Arc<Shared>) -> bool {
+    let mut guard = shared.queue.drain();
+    let drain = &mut *guard;
+    let mut group: Vec<Pending> = Vec::new();
+    let mut groups = 0;
+    while groups < FAIR_GROUPS {
+        let command = match drain.receiver.try_recv() {
+            Ok(command) => command,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                // Cleared with a read-modify-write, which sees every `submit` that set the flag
+                // before: its command is in the queue by then. If one arrived since the empty
+                // read, either it saw the flag clear and scheduled a new drain, or it saw it set
+                // and this drain takes the flag back and goes on.
+                shared.queue.scheduled.swap(false, Ordering::SeqCst);
+                if drain.receiver.is_empty() || shared.queue.scheduled.swap(true, Ordering::SeqCst)
+                {
+                    return false;
+                }
+                continue;
+            }
+        };
+        groups += 1;
+        // A command other than a write ends the group: the writes before it commit first, so
+        // everything keeps arrival order.
+        let next = match command {
+            Command::Write(request, reply, lease) => {
+                group.push((request, reply, lease));
+                #[cfg(test)]
+                let held = shared.hold.lock().unwrap_or_else(PoisonError::into_inner);
+                let next = gather(&mut group, || {
+                    drain.receiver.try_recv().ok().map(|command| match command {
+                        Command::Write(request, reply, lease) => {
+                            Queued::Write((request, reply, lease))
+                        }
+                        other => Queued::Other(other),
+                    })
+                });
+                #[cfg(test)]
+                drop(held);
+                commit(drain.writer.as_mut(), shared, &mut group);
+                next
+            }
+            other => Some(other),
+        };
+        match next {
+            None | Some(Command::Write(..)) => {}
+            Some(Command::Import(records, reply, lease)) => {
+                let outcome = match drain.writer.as_mut() {
+                    Some(writer) => writer.import(shared, &records),
+                    None => Err(shared.gone().into()),
+                };
+                let _ = reply.send(outcome);
+                drop(lease);
+            }
+            Some(Command::Clear(reply, lease)) => {
+                let outcome = match drain.writer.as_mut() {
+                    Some(writer) => writer.clear(shared),
+                    None => Err(shared.gone()),
+                };
+                let _ = reply.send(outcome);
+                drop(lease);
+            }
+        }
+    }
+    true
+}
+
+/// Runs one group and answers every request in it. The leases make `writer` present; should it
+/// not be, the requests fail rather than wait.
+fn commit(writer: Option<&mut Writer>, shared: &Shared, group: &mut Vec<Pending>) {
+    let Some(writer) = writer else {
+        for (_, reply, _) in group.drain(..) {
+            let _ = reply.send(Err(shared.gone()));
+        }
+        return;
+    };
+    writer.commit(shared, group);
+}
+
+impl Writer {
+    /// Runs one group and answers every request in it, then ends their leases.
+    fn commit(&mut self, shared: &Shared, group: &mut Vec<Pending>) {
         let gate = shared.enter_write();
         if gate.status() == Status::Deleted {
             drop(gate);
-            for (_, reply) in batch.drain(..) {
+            for (_, reply, _) in group.drain(..) {
                 let _ = reply.send(Err(StoreError::NamespaceNotFound(shared.id.clone())));
             }
             return;
         }
-        let outcomes = self.transaction(batch);
+        let outcomes = self.transaction(shared, group);
         drop(gate);
         match outcomes {
             Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                for ((_, reply, _), outcome) in group.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
             }
             Err(e) => {
                 tracing::error!(namespace = %shared.id, error = %e, "write transaction failed");
                 let error = error::sqlite(e);
-                for (_, reply) in batch.drain(..) {
+                for (_, reply, _) in group.drain(..) {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
@@ -245,8 +265,8 @@ impl Writer {
     }
 
     /// Reports the appended messages of a committed group, in gpos order.
-    fn publish(&self, appends: &[Append<'_>]) {
-        let publisher = &self.shared.publisher;
+    fn publish(shared: &Shared, appends: &[Append<'_>]) {
+        let publisher = &shared.publisher;
         if !publisher.is_listening() {
             return;
         }
@@ -258,19 +278,20 @@ impl Writer {
                 position: append.positions.position,
             })
             .collect();
-        publisher.committed(&self.shared.id, &committed);
+        publisher.committed(&shared.id, &committed);
     }
 
     /// One transaction for the whole group, reported to the commit listener once committed;
     /// `Err` when nothing of it was committed.
     fn transaction(
         &mut self,
-        batch: &[(WriteRequest, Reply)],
+        shared: &Shared,
+        batch: &[Pending],
     ) -> rusqlite::Result<Vec<Result<WriteOutcome, StoreError>>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let group = || batch.iter().map(|(request, _)| request);
+        let group = || batch.iter().map(|(request, _, _)| request);
         let known = read_known(&tx, &Lookups::of(group()), self.next_global_position)?;
         let decision = decide(group(), known);
         if decision.appends.is_empty() {
@@ -286,8 +307,8 @@ impl Writer {
         // `import` must write it. One page and one statement less per commit.
         tx.commit()?;
         self.next_global_position = decision.next_global_position;
-        self.shared.commits.fetch_add(1, Ordering::Relaxed);
-        self.publish(&decision.appends);
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+        Writer::publish(shared, &decision.appends);
         Ok(decision.outcomes)
     }
 }
@@ -362,8 +383,7 @@ fn insert(conn: &Connection, append: &Append<'_>, time: i64) -> rusqlite::Result
 impl Writer {
     /// One import batch in one transaction (SPEC §9.3, §9.4). Records are inserted one by one,
     /// so each is checked against the stored messages and the earlier records alike.
-    fn import(&mut self, records: &[ImportRecord]) -> Result<(), ImportError> {
-        let shared = Arc::clone(&self.shared);
+    fn import(&mut self, shared: &Shared, records: &[ImportRecord]) -> Result<(), ImportError> {
         let gate = shared.enter_write();
         if gate.status() == Status::Deleted {
             return Err(StoreError::NamespaceNotFound(shared.id.clone()).into());
@@ -383,8 +403,8 @@ impl Writer {
         save_counter(&tx, next).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         self.next_global_position = next;
-        self.shared.commits.fetch_add(1, Ordering::Relaxed);
-        if self.shared.publisher.is_listening() {
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+        if shared.publisher.is_listening() {
             let mut committed: Vec<Committed> = records
                 .iter()
                 .map(|r| Committed {
@@ -394,7 +414,7 @@ impl Writer {
                 })
                 .collect();
             committed.sort_unstable_by_key(|c| c.global_position);
-            self.shared.publisher.committed(&self.shared.id, &committed);
+            shared.publisher.committed(&shared.id, &committed);
         }
         drop(gate);
         Ok(())
@@ -402,8 +422,7 @@ impl Writer {
 
     /// Deletes every message, keeping the counter, and ends the namespace's subscriptions
     /// while the gate is held, so no commit of the old contents can be reported after it.
-    fn clear(&mut self) -> Result<(), StoreError> {
-        let shared = Arc::clone(&self.shared);
+    fn clear(&mut self, shared: &Shared) -> Result<(), StoreError> {
         let gate = shared.enter_write();
         if gate.status() == Status::Deleted {
             return Err(StoreError::NamespaceNotFound(shared.id.clone()));
@@ -418,7 +437,7 @@ impl Writer {
             .map_err(error::sqlite)?;
         save_counter(&tx, self.next_global_position).map_err(error::sqlite)?;
         tx.commit().map_err(error::sqlite)?;
-        self.shared.publisher.ended(&self.shared.id);
+        shared.publisher.ended(&shared.id);
         drop(gate);
         Ok(())
     }
@@ -513,6 +532,8 @@ fn next_global_position(conn: &Connection) -> rusqlite::Result<i64> {
 #[cfg(test)]
 mod tests {
     use std::future::Future;
+
+    use messagedb_core::write::MAX_BATCH;
     use std::pin::Pin;
 
     use messagedb_core::{MessageId, NamespaceId, NewMessage, StreamName, TokenHash};

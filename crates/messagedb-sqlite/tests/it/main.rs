@@ -5,3 +5,4 @@
 mod conformance;
 mod files;
 mod group_commit;
+mod many_namespaces;
