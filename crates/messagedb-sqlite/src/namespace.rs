@@ -369,10 +369,9 @@ impl Shared {
             let opened = {
                 let permit = Arc::clone(&shared.cache.jobs).acquire_owned().await;
                 let (location, key) = (Arc::clone(&shared.location), shared.key.clone());
-                let opened = blocking(move || {
-                    open_writer(&location, &key).map_err(|e| StoreError::backend(e))
-                })
-                .await;
+                let opened =
+                    blocking(move || open_writer(&location, &key).map_err(StoreError::backend))
+                        .await;
                 drop(permit);
                 opened
             };
