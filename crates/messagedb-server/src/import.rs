@@ -23,6 +23,7 @@ use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use messagedb_core::json::minify;
+use messagedb_core::limits::SizeLimit;
 use messagedb_core::{ImportError, ImportRecord, MessageId, NamespaceId, StreamName, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -417,9 +418,16 @@ pub fn parse_record(line: &[u8], number: u64) -> Result<ImportRecord, Failure> {
     let stream_name = string(wire.stream)
         .and_then(|s| StreamName::parse(s).ok())
         .ok_or_else(|| invalid("stream must be a non-empty string".to_owned()))?;
+    // SPEC §16.1: the stream's reason names it `stream`, the type's keeps RPC's `message.type`.
+    SizeLimit::StreamName
+        .check(stream_name.as_str(), "stream")
+        .map_err(|e| invalid(e.to_string()))?;
     let message_type = string(wire.message_type)
         .filter(|s| !s.is_empty() && !s.contains('\0'))
         .ok_or_else(|| invalid("type must be a non-empty string".to_owned()))?;
+    SizeLimit::MessageType
+        .check(&message_type, "message.type")
+        .map_err(|e| invalid(e.to_string()))?;
     let position = integer(wire.pos)
         .filter(|&p| p >= 0)
         .ok_or_else(|| invalid("pos must be a non-negative integer".to_owned()))?;
@@ -548,6 +556,14 @@ mod tests {
             .replace("47", "4.7e1");
         let record = parse_record(float_positions.as_bytes(), 1).unwrap();
         assert_eq!((record.position, record.global_position), (2, 47));
+        let at_limit = GOOD
+            .replace("order-1", &"o".repeat(1024))
+            .replace("Created", &"\u{e9}".repeat(512));
+        let record = parse_record(at_limit.as_bytes(), 1).unwrap();
+        assert_eq!(
+            (record.stream_name.as_str().len(), record.message_type.len()),
+            (1024, 1024)
+        );
         let no_meta = GOOD.replace(r#""meta":null,"#, "");
         assert_eq!(parse_record(no_meta.as_bytes(), 1).unwrap().metadata, None);
     }
@@ -568,6 +584,14 @@ mod tests {
             (
                 &GOOD.replace(r#""Created""#, "7"),
                 "type must be a non-empty string",
+            ),
+            (
+                &GOOD.replace("order-1", &"o".repeat(1025)),
+                "stream must be at most 1024 bytes",
+            ),
+            (
+                &GOOD.replace("Created", &"\u{e9}".repeat(513)),
+                "message.type must be at most 1024 bytes",
             ),
             (
                 &GOOD.replace(r#""pos":0"#, r#""pos":-1"#),

@@ -35,6 +35,7 @@ use http::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONNECTION, CONTENT_TYPE,
 };
 use http::{StatusCode, Uri};
+use messagedb_core::limits::{SizeLimit, TooLong};
 use messagedb_core::{
     category, CategoryQuery, Committed, ConsumerGroup, Limit, Message, NamespaceId, StartAt,
     StoreError, StreamName, StreamQuery,
@@ -88,6 +89,10 @@ pub enum SelectionError {
     AllWithOthers,
     #[error("Cannot specify both 'stream' and 'category'")]
     StreamAndCategory,
+    /// `stream=` or `category=` over its SPEC §16.1 limit, spelled as in RPC (`streamName …`,
+    /// `categoryName …`).
+    #[error("{0}")]
+    TooLong(TooLong),
     #[error("Invalid position parameter")]
     Position,
     #[error("Invalid consumer parameter")]
@@ -124,6 +129,18 @@ impl Selection {
         }
         if stream.is_some() && category.is_some() {
             return Err(SelectionError::StreamAndCategory);
+        }
+        // The limits come right after the checks that decide which name is in use (these
+        // parameters have no type to check), before the position.
+        if let Some(name) = stream {
+            SizeLimit::StreamName
+                .check(name, "streamName")
+                .map_err(SelectionError::TooLong)?;
+        }
+        if let Some(name) = category {
+            SizeLimit::CategoryName
+                .check(name, "categoryName")
+                .map_err(SelectionError::TooLong)?;
         }
         let position = get("position")
             .map(|text| text.parse::<i64>().map_err(|_| SelectionError::Position))
@@ -625,6 +642,26 @@ mod tests {
         for (query, expected) in cases {
             assert_eq!(parse(query).unwrap_err(), expected, "{query}");
         }
+    }
+
+    #[test]
+    fn names_are_limited_in_bytes_after_decoding() {
+        let at = "a".repeat(1024);
+        assert!(parse(&format!("stream={at}&position=x")).is_err_and(|e| e.contains("position")));
+        assert_eq!(
+            parse(&format!("stream={at}a&position=x")).unwrap_err(),
+            "streamName must be at most 1024 bytes"
+        );
+        assert_eq!(
+            parse(&format!("category={at}a&consumer=x")).unwrap_err(),
+            "categoryName must be at most 1024 bytes"
+        );
+        // `%C3%A9` is one two-byte character: 512 fit, 513 do not.
+        assert!(parse(&format!("category={}", "%C3%A9".repeat(512))).is_ok());
+        assert_eq!(
+            parse(&format!("stream={}", "%C3%A9".repeat(513))).unwrap_err(),
+            "streamName must be at most 1024 bytes"
+        );
     }
 
     #[test]
