@@ -12,7 +12,7 @@ use messagedb_core::{
     cardinal_id, category, hash_64, stream_id, ConsumerGroup, NamespaceId, StreamName, Token,
 };
 use messagedb_server::auth::{AuthCache, TokenKey};
-use messagedb_server::poke::encode_poke;
+use messagedb_server::poke::{encode_poke, PokeBuffer};
 use messagedb_server::wire::{self, Layout};
 
 #[global_allocator]
@@ -97,7 +97,7 @@ mod wire_rows {
 mod poke {
     use super::*;
 
-    /// Into a buffer the caller reuses (what a subscription can do): no allocation.
+    /// Into a buffer the caller reuses (as a subscription's `PokeBuffer` does): no allocation.
     #[divan::bench]
     fn encode_into_reused_buffer(bencher: Bencher) {
         let mut out = String::with_capacity(256);
@@ -111,6 +111,14 @@ mod poke {
             );
             out.len()
         });
+    }
+
+    /// What a subscription does per poke: encode into its reused buffer, copy out the chunk the
+    /// response body will own (one allocation).
+    #[divan::bench]
+    fn subscription_chunk(bencher: Bencher) {
+        let mut pokes = PokeBuffer::default();
+        bencher.bench_local(|| pokes.chunk(black_box(STREAM_NAME), black_box(5), black_box(1234)));
     }
 
     /// Into a fresh buffer per poke.

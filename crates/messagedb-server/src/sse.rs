@@ -47,6 +47,7 @@ use tokio::time::Instant;
 use crate::auth::Caller;
 use crate::error::{ApiError, Op};
 use crate::notifier::{NamespaceEnded, Notice};
+use crate::poke::PokeBuffer;
 use crate::{metrics, AppState, SubscriptionGuard};
 
 /// Replay reads this many messages per store call.
@@ -249,6 +250,7 @@ pub async fn subscribe(State(state): State<AppState>, caller: Caller, uri: Uri) 
         next_position,
         receiver: registration.receiver,
         stop,
+        pokes: PokeBuffer::default(),
         out: Output {
             chunks,
             last_output: Instant::now(),
@@ -283,14 +285,6 @@ fn stream_response(mut chunks: mpsc::Receiver<Bytes>) -> Response {
     response
 }
 
-/// One poke event as its own chunk (§8.3), encoded by [`crate::poke::encode_poke`]. Each chunk
-/// is handed to the response body, so it owns its bytes.
-pub fn poke(stream_name: &str, position: i64, global_position: i64) -> Bytes {
-    let mut out = String::with_capacity(80 + stream_name.len());
-    crate::poke::encode_poke(&mut out, stream_name, position, global_position);
-    Bytes::from(out)
-}
-
 /// Why a subscription ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -316,6 +310,8 @@ struct Subscription {
     receiver: broadcast::Receiver<Notice>,
     stop: Stop,
     out: Output,
+    /// Encodes this subscription's pokes in one reused buffer.
+    pokes: PokeBuffer,
     heartbeat: Option<Duration>,
     /// Counts this subscription in `sys.health.connections` until the task ends.
     guard: SubscriptionGuard,
@@ -551,9 +547,8 @@ impl Subscription {
         {
             return Ok(());
         }
-        self.out
-            .send(&mut self.stop, poke(stream_name, position, global_position))
-            .await?;
+        let chunk = self.pokes.chunk(stream_name, position, global_position);
+        self.out.send(&mut self.stop, chunk).await?;
         self.cursor = global_position;
         self.next_position = self.next_position.max(position + 1);
         metrics::sse_poked();
@@ -774,6 +769,8 @@ mod tests {
 
     #[test]
     fn pokes_are_one_compact_event_with_an_escaped_name() {
+        let mut pokes = PokeBuffer::default();
+        let mut poke = |name, position, gpos| pokes.chunk(name, position, gpos);
         assert_eq!(
             &poke("account-123", 5, 1234)[..],
             b"event: poke\ndata: {\"stream\":\"account-123\",\"position\":5,\"globalPosition\":1234}\n\n"
