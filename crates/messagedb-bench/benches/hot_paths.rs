@@ -8,8 +8,11 @@ use divan::Bencher;
 use messagedb_bench::{
     messages, verify_token, CATEGORY_BODY, GET_BODY, STREAM_NAME, TOKEN, WRITE_BODY,
 };
-use messagedb_core::{cardinal_id, category, hash_64, stream_id, ConsumerGroup, StreamName, Token};
-use messagedb_server::poke::encode_poke;
+use messagedb_core::{
+    cardinal_id, category, hash_64, stream_id, ConsumerGroup, NamespaceId, StreamName, Token,
+};
+use messagedb_server::auth::{AuthCache, TokenKey};
+use messagedb_server::poke::{encode_poke, PokeBuffer};
 use messagedb_server::wire::{self, Layout};
 
 #[global_allocator]
@@ -94,7 +97,7 @@ mod wire_rows {
 mod poke {
     use super::*;
 
-    /// Into a buffer the caller reuses (what a subscription can do): no allocation.
+    /// Into a buffer the caller reuses (as a subscription's `PokeBuffer` does): no allocation.
     #[divan::bench]
     fn encode_into_reused_buffer(bencher: Bencher) {
         let mut out = String::with_capacity(256);
@@ -108,6 +111,14 @@ mod poke {
             );
             out.len()
         });
+    }
+
+    /// What a subscription does per poke: encode into its reused buffer, copy out the chunk the
+    /// response body will own (one allocation).
+    #[divan::bench]
+    fn subscription_chunk(bencher: Bencher) {
+        let mut pokes = PokeBuffer::default();
+        bencher.bench_local(|| pokes.chunk(black_box(STREAM_NAME), black_box(5), black_box(1234)));
     }
 
     /// Into a fresh buffer per poke.
@@ -137,5 +148,19 @@ mod token {
     #[divan::bench]
     fn parse_only() -> bool {
         Token::parse(black_box(TOKEN)).is_ok()
+    }
+
+    /// The usual request: a token verified before, answered from the server's memo (one SHA-256
+    /// of the text, one lookup).
+    #[divan::bench]
+    fn memo_hit(bencher: Bencher) {
+        let cache = AuthCache::default();
+        let hash = Token::parse(TOKEN).expect("valid token").hash();
+        let id = NamespaceId::parse("default").expect("valid id");
+        cache.remember(id.clone(), hash);
+        // The namespace's entry is fresh for 500 ms; refresh it before each sample (untimed).
+        bencher
+            .with_inputs(|| cache.put(id.clone(), hash))
+            .bench_refs(|()| cache.verified(&TokenKey::of(black_box(TOKEN))).is_some());
     }
 }

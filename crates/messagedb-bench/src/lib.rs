@@ -53,7 +53,7 @@ mod tests {
     use super::*;
     use messagedb_alloc::{measure, CountingAllocator};
     use messagedb_core::{cardinal_id, category, hash_64, stream_id, ConsumerGroup};
-    use messagedb_server::poke::encode_poke;
+    use messagedb_server::poke::{encode_poke, PokeBuffer};
     use std::hint::black_box;
 
     #[global_allocator]
@@ -112,6 +112,19 @@ mod tests {
             });
             assert!(out.starts_with("event: poke\ndata: {\"stream\":\"account-123+alice\""));
             assert!(out.ends_with("}\n\n"));
+        }
+    }
+
+    #[test]
+    fn a_subscription_allocates_only_each_poke_chunk() {
+        let mut pokes = PokeBuffer::default();
+        // The buffer grows to the widest poke once, then is reused.
+        pokes.chunk(STREAM_NAME, i64::MIN, i64::MIN);
+        for (position, gpos) in [(5, 1234), (i64::MAX, i64::MAX), (-1, i64::MIN)] {
+            messagedb_alloc::enable();
+            let (chunk, counts) = measure(|| pokes.chunk(black_box(STREAM_NAME), position, gpos));
+            assert_eq!(counts.allocations, 1, "{} bytes", counts.bytes);
+            assert_eq!(counts.bytes, chunk.len() as u64, "exactly the chunk");
         }
     }
 

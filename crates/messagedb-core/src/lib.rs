@@ -7,6 +7,7 @@
 
 pub mod group;
 pub mod json;
+pub mod limits;
 pub mod message;
 pub mod namespace;
 pub mod store;

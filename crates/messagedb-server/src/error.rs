@@ -1,10 +1,14 @@
 //! The API error table (SPEC §5.3) and the one JSON error shape every endpoint answers with.
 //!
 //! Each [`ErrorCode`] maps to exactly one wire string and one HTTP status, in one `match`, so a
-//! code can never drift between endpoints. Errors render as
-//! `{"error":{"code":…,"message":…,"details":{…}}}` plus a newline; `details` is omitted when
-//! there are none. Server-side failures (5xx) are logged here with their full detail, once, at the
-//! point where they become an HTTP answer.
+//! code can never drift between endpoints; `/import`'s event codes (SPEC §9) are in the same
+//! table. Errors render as `{"error":{"code":…,"message":…,"details":{…}}}` plus a newline;
+//! `details` is omitted when there are none. Server-side failures (5xx) are logged here with their
+//! full detail, once, at the point where they become an HTTP answer.
+//!
+//! A storage failure never shows the client its detail (SPEC §16.2): the answer says only
+//! `Failed to <op>` and carries a fresh [`RequestId`] as `details.requestId`; the log record of
+//! the failure has the same id and the detail, so an operator can go from one to the other.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -39,6 +43,18 @@ pub enum ErrorCode {
     ProfileInProgress,
     BackendError,
     InternalError,
+    /// `/import?force=true` could not clear the namespace; answered before streaming (§9.1).
+    ClearFailed,
+    // The rest are `/import` event codes (§9.1–9.3). They travel inside the event stream of a
+    // response whose status is already 200 (§9.1), so 200 is their status.
+    /// A body read failure or an over-long line.
+    ReadError,
+    InvalidJson,
+    InvalidRecord,
+    /// A record's gpos is taken.
+    PositionExists,
+    /// A record's (stream, position) is taken, a shutdown, or any other failure.
+    ImportFailed,
 }
 
 impl ErrorCode {
@@ -70,7 +86,40 @@ impl ErrorCode {
             ErrorCode::ProfileInProgress => ("PROFILE_IN_PROGRESS", StatusCode::CONFLICT),
             ErrorCode::BackendError => ("BACKEND_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
             ErrorCode::InternalError => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
+            ErrorCode::ClearFailed => ("CLEAR_FAILED", StatusCode::INTERNAL_SERVER_ERROR),
+            ErrorCode::ReadError => ("READ_ERROR", StatusCode::OK),
+            ErrorCode::InvalidJson => ("INVALID_JSON", StatusCode::OK),
+            ErrorCode::InvalidRecord => ("INVALID_RECORD", StatusCode::OK),
+            ErrorCode::PositionExists => ("POSITION_EXISTS", StatusCode::OK),
+            ErrorCode::ImportFailed => ("IMPORT_FAILED", StatusCode::OK),
         }
+    }
+}
+
+/// The id that ties a storage failure's answer to its log record (SPEC §16.2).
+///
+/// A UUIDv7: unique without coordination across restarts and across the several instances that
+/// share one PostgreSQL database (whose logs an operator may read together), which a process
+/// counter is not; and its leading timestamp says where in the logs to look. It is made only on
+/// a failure path, so its cost does not matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(uuid::Uuid);
+
+impl RequestId {
+    pub fn new() -> RequestId {
+        RequestId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> RequestId {
+        RequestId::new()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
     }
 }
 
@@ -89,6 +138,8 @@ pub enum Details {
     },
     /// `{"id":"…","stream":"…"}`.
     DuplicateMessageId { id: String, stream: String },
+    /// `{"requestId":"…"}`: the id under which a storage failure's detail was logged.
+    RequestId(RequestId),
 }
 
 /// The storage operation that failed, named as `BACKEND_ERROR` messages spell it (§5.3).
@@ -137,6 +188,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
     pub details: Option<Details>,
+    /// What went wrong underneath, for the log only: never rendered into the answer.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
@@ -145,6 +198,30 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            cause: None,
+        }
+    }
+
+    /// A storage failure with `code`: the message is all the client learns, `cause` goes to
+    /// the log, and a fresh request id links the two (SPEC §16.2).
+    pub fn storage_failure(
+        code: ErrorCode,
+        message: impl Into<Cow<'static, str>>,
+        cause: impl fmt::Display,
+    ) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            details: Some(Details::RequestId(RequestId::new())),
+            cause: Some(cause.to_string()),
+        }
+    }
+
+    /// The request id of a storage failure.
+    pub fn request_id(&self) -> Option<RequestId> {
+        match self.details {
+            Some(Details::RequestId(id)) => Some(id),
+            _ => None,
         }
     }
 
@@ -200,9 +277,10 @@ impl ApiError {
                 id: id.to_string(),
                 stream,
             }),
-            StoreError::Backend(detail) => ApiError::new(
+            StoreError::Backend(detail) => ApiError::storage_failure(
                 ErrorCode::BackendError,
-                format!("Failed to {}: {detail}", op.as_str()),
+                format!("Failed to {}", op.as_str()),
+                detail,
             ),
         }
     }
@@ -251,6 +329,10 @@ fn push_details(out: &mut String, details: &Details) {
             out.push_str(r#","stream":"#);
             wire::push_str(out, stream);
         }
+        Details::RequestId(id) => {
+            out.push_str(r#"{"requestId":"#);
+            wire::push_str(out, &id.to_string());
+        }
     }
     out.push('}');
 }
@@ -267,8 +349,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();
         if status.is_server_error() {
-            // The detail goes to the log; the answer carries only the message.
-            tracing::error!(code = self.code.as_str(), error = %self.message, "request failed");
+            // The detail goes to the log, under the request id the answer carries.
+            let error = self.cause.as_deref().unwrap_or(&self.message);
+            match self.request_id() {
+                Some(request_id) => tracing::error!(
+                    code = self.code.as_str(),
+                    %request_id,
+                    message = %self.message,
+                    error,
+                    "request failed"
+                ),
+                None => tracing::error!(code = self.code.as_str(), error, "request failed"),
+            }
         }
         let mut response = (status, self.to_json()).into_response();
         let headers = response.headers_mut();
@@ -319,6 +411,12 @@ mod tests {
             (ErrorCode::PayloadTooLarge, "PAYLOAD_TOO_LARGE", 413),
             (ErrorCode::BackendError, "BACKEND_ERROR", 500),
             (ErrorCode::InternalError, "INTERNAL_ERROR", 500),
+            (ErrorCode::ClearFailed, "CLEAR_FAILED", 500),
+            (ErrorCode::ReadError, "READ_ERROR", 200),
+            (ErrorCode::InvalidJson, "INVALID_JSON", 200),
+            (ErrorCode::InvalidRecord, "INVALID_RECORD", 200),
+            (ErrorCode::PositionExists, "POSITION_EXISTS", 200),
+            (ErrorCode::ImportFailed, "IMPORT_FAILED", 200),
         ];
         for (code, text, status) in cases {
             assert_eq!(code.as_str(), text);
@@ -391,12 +489,31 @@ mod tests {
         let io = std::io::Error::other("disk on fire");
         let e = ApiError::from_store(Op::ReadCategory, StoreError::Backend(Arc::new(io)));
         assert_eq!(
-            (e.code, e.message.as_ref()),
+            (e.code, e.message.as_ref(), e.cause.as_deref()),
             (
                 ErrorCode::BackendError,
-                "Failed to read category: disk on fire"
+                "Failed to read category",
+                Some("disk on fire")
             )
         );
-        assert!(e.details.is_none());
+        assert!(e.request_id().is_some());
+    }
+
+    #[test]
+    fn a_backend_error_shows_its_request_id_and_not_its_cause() {
+        let detail = std::io::Error::other("relation \"messages\" does not exist at /var/lib/x");
+        let e = ApiError::from_store(Op::WriteMessage, StoreError::Backend(Arc::new(detail)));
+        let id = e.request_id().unwrap().to_string();
+        assert_eq!(
+            e.to_json(),
+            format!(
+                r#"{{"error":{{"code":"BACKEND_ERROR","message":"Failed to write message","details":{{"requestId":"{id}"}}}}}}"#
+            ) + "\n"
+        );
+        let again = ApiError::from_store(
+            Op::WriteMessage,
+            StoreError::Backend(Arc::new(std::io::Error::other("x"))),
+        );
+        assert_ne!(again.request_id(), e.request_id(), "one id per failure");
     }
 }

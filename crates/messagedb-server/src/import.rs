@@ -20,15 +20,17 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 use http_body_util::BodyExt;
 use messagedb_core::json::minify;
+use messagedb_core::limits::SizeLimit;
 use messagedb_core::{ImportError, ImportRecord, MessageId, NamespaceId, StreamName, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode, RequestId};
 use crate::{metrics, wire, AppState};
 
 /// Records per atomic batch (§9.3).
@@ -46,8 +48,14 @@ pub async fn import(State(state): State<AppState>, caller: Caller, request: Requ
     let namespace = caller.namespace().clone();
     if force_requested(request.uri().query()) {
         if let Err(e) = state.store().clear_namespace(&namespace).await {
-            tracing::error!(namespace = %namespace, error = %e, "clearing before an import failed");
-            return clear_failed(&e.to_string());
+            // Like BACKEND_ERROR (SPEC §16.2): the detail is logged under the answer's request id.
+            let cause = format!("clearing namespace {namespace} before an import: {e}");
+            return ApiError::storage_failure(
+                ErrorCode::ClearFailed,
+                "Failed to clear namespace",
+                cause,
+            )
+            .into_response();
         }
     }
     let (events, body) = mpsc::channel(EVENT_QUEUE);
@@ -73,17 +81,6 @@ fn force_requested(query: Option<&str>) -> bool {
     })
 }
 
-fn clear_failed(detail: &str) -> Response {
-    let mut body = String::from(r#"{"error":{"code":"CLEAR_FAILED","message":"#);
-    wire::push_str(&mut body, detail);
-    body.push_str("}}\n");
-    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
 /// The 200 with the §9.1 headers; each event is one chunk.
 fn event_stream(mut events: mpsc::Receiver<Bytes>) -> Response {
     let stream = futures::stream::poll_fn(move |cx| {
@@ -101,13 +98,14 @@ fn event_stream(mut events: mpsc::Receiver<Bytes>) -> Response {
 /// A failure that ends the import; it becomes the last event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub code: &'static str,
+    /// One of the `/import` codes of the error table.
+    pub code: ErrorCode,
     pub message: String,
     pub line: Option<u64>,
 }
 
 impl Failure {
-    fn at(code: &'static str, message: String, line: u64) -> Failure {
+    fn at(code: ErrorCode, message: String, line: u64) -> Failure {
         Failure {
             code,
             message,
@@ -117,7 +115,7 @@ impl Failure {
 
     fn event(&self) -> Bytes {
         let mut out = String::from(r#"data: {"error":"#);
-        wire::push_str(&mut out, self.code);
+        wire::push_str(&mut out, self.code.as_str());
         out.push_str(r#","message":"#);
         wire::push_str(&mut out, &self.message);
         if let Some(line) = self.line {
@@ -183,7 +181,7 @@ impl Importer {
                 biased;
                 _ = self.closing.wait_for(|closing| *closing) => {
                     return Err(Failure {
-                        code: "IMPORT_FAILED",
+                        code: ErrorCode::ImportFailed,
                         message: "the server is shutting down; records after the last progress \
                                   event were not imported"
                             .to_owned(),
@@ -195,7 +193,7 @@ impl Importer {
             };
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| Failure {
-                code: "READ_ERROR",
+                code: ErrorCode::ReadError,
                 message: format!("failed to read the request body: {e}"),
                 line: None,
             })?;
@@ -269,12 +267,12 @@ fn refusal(error: ImportError, lines: &[u64], namespace: &NamespaceId) -> Failur
             global_position,
             index,
         } => Failure {
-            code: "POSITION_EXISTS",
+            code: ErrorCode::PositionExists,
             message: format!("global position already exists: {global_position}"),
             line: line(index),
         },
         ImportError::DuplicateMessageId { id, stream, index } => Failure {
-            code: "DUPLICATE_MESSAGE_ID",
+            code: ErrorCode::DuplicateMessageId,
             message: format!("Message id {id} already exists in stream {stream}"),
             line: line(index),
         },
@@ -283,20 +281,22 @@ fn refusal(error: ImportError, lines: &[u64], namespace: &NamespaceId) -> Failur
             position,
             index,
         } => Failure {
-            code: "IMPORT_FAILED",
+            code: ErrorCode::ImportFailed,
             message: format!("position {position} already exists in stream {stream}"),
             line: line(index),
         },
+        ImportError::Store(messagedb_core::StoreError::NamespaceNotFound(_)) => Failure {
+            code: ErrorCode::ImportFailed,
+            message: "namespace not found".to_owned(),
+            line: None,
+        },
         ImportError::Store(e) => {
-            // Storage details are logged, not sent (as for BACKEND_ERROR).
-            tracing::error!(namespace = %namespace, error = %e, "import batch failed");
-            let message = match e {
-                messagedb_core::StoreError::NamespaceNotFound(_) => "namespace not found",
-                _ => "the batch could not be stored",
-            };
+            // Storage details are logged, not sent; the request id links the two (SPEC §16.2).
+            let request_id = RequestId::new();
+            tracing::error!(namespace = %namespace, %request_id, error = %e, "import batch failed");
             Failure {
-                code: "IMPORT_FAILED",
-                message: message.to_owned(),
+                code: ErrorCode::ImportFailed,
+                message: format!("the batch could not be stored (requestId {request_id})"),
                 line: None,
             }
         }
@@ -358,7 +358,7 @@ impl LineSplitter {
     fn too_long(&self) -> Failure {
         let line = self.completed + 1;
         Failure::at(
-            "READ_ERROR",
+            ErrorCode::ReadError,
             format!("line {line} exceeds {MAX_LINE} bytes"),
             line,
         )
@@ -391,14 +391,14 @@ struct WireRecord<'a> {
 pub fn parse_record(line: &[u8], number: u64) -> Result<ImportRecord, Failure> {
     let malformed = |detail: String| {
         Failure::at(
-            "INVALID_JSON",
+            ErrorCode::InvalidJson,
             format!("malformed JSON at line {number}: {detail}"),
             number,
         )
     };
     let invalid = |reason: String| {
         Failure::at(
-            "INVALID_RECORD",
+            ErrorCode::InvalidRecord,
             format!("invalid record at line {number}: {reason}"),
             number,
         )
@@ -417,9 +417,16 @@ pub fn parse_record(line: &[u8], number: u64) -> Result<ImportRecord, Failure> {
     let stream_name = string(wire.stream)
         .and_then(|s| StreamName::parse(s).ok())
         .ok_or_else(|| invalid("stream must be a non-empty string".to_owned()))?;
+    // SPEC §16.1: the stream's reason names it `stream`, the type's keeps RPC's `message.type`.
+    SizeLimit::StreamName
+        .check(stream_name.as_str(), "stream")
+        .map_err(|e| invalid(e.to_string()))?;
     let message_type = string(wire.message_type)
         .filter(|s| !s.is_empty() && !s.contains('\0'))
         .ok_or_else(|| invalid("type must be a non-empty string".to_owned()))?;
+    SizeLimit::MessageType
+        .check(&message_type, "message.type")
+        .map_err(|e| invalid(e.to_string()))?;
     let position = integer(wire.pos)
         .filter(|&p| p >= 0)
         .ok_or_else(|| invalid("pos must be a non-negative integer".to_owned()))?;
@@ -515,7 +522,7 @@ mod tests {
         assert_eq!(lines(&[&with_cr]).unwrap().len(), 1);
         let over = vec![b'x'; MAX_LINE + 1];
         let failure = lines(&[b"ok\n", &over[..10], &over[10..]]).unwrap_err();
-        assert_eq!(failure.code, "READ_ERROR");
+        assert_eq!(failure.code, ErrorCode::ReadError);
         assert_eq!(failure.message, "line 2 exceeds 1048576 bytes");
         assert_eq!(failure.line, Some(2));
     }
@@ -548,6 +555,14 @@ mod tests {
             .replace("47", "4.7e1");
         let record = parse_record(float_positions.as_bytes(), 1).unwrap();
         assert_eq!((record.position, record.global_position), (2, 47));
+        let at_limit = GOOD
+            .replace("order-1", &"o".repeat(1024))
+            .replace("Created", &"\u{e9}".repeat(512));
+        let record = parse_record(at_limit.as_bytes(), 1).unwrap();
+        assert_eq!(
+            (record.stream_name.as_str().len(), record.message_type.len()),
+            (1024, 1024)
+        );
         let no_meta = GOOD.replace(r#""meta":null,"#, "");
         assert_eq!(parse_record(no_meta.as_bytes(), 1).unwrap().metadata, None);
     }
@@ -568,6 +583,14 @@ mod tests {
             (
                 &GOOD.replace(r#""Created""#, "7"),
                 "type must be a non-empty string",
+            ),
+            (
+                &GOOD.replace("order-1", &"o".repeat(1025)),
+                "stream must be at most 1024 bytes",
+            ),
+            (
+                &GOOD.replace("Created", &"\u{e9}".repeat(513)),
+                "message.type must be at most 1024 bytes",
             ),
             (
                 &GOOD.replace(r#""pos":0"#, r#""pos":-1"#),
@@ -616,7 +639,7 @@ mod tests {
     fn malformed_json() {
         for line in [&b"{\"id\":"[..], b"nope", b"{\"a\":\"\xff\"}"] {
             let failure = parse_record(line, 3).unwrap_err();
-            assert_eq!(failure.code, "INVALID_JSON");
+            assert_eq!(failure.code, ErrorCode::InvalidJson);
             assert!(
                 failure.message.starts_with("malformed JSON at line 3: "),
                 "{}",
@@ -626,8 +649,25 @@ mod tests {
     }
 
     #[test]
+    fn a_storage_failure_names_a_request_id_and_not_its_detail() {
+        let ns = NamespaceId::parse("t").unwrap();
+        let error = messagedb_core::StoreError::backend(std::io::Error::other("disk on fire"));
+        let failure = refusal(ImportError::Store(error), &[1], &ns);
+        assert_eq!(
+            (failure.code, failure.line),
+            (ErrorCode::ImportFailed, None)
+        );
+        let id = failure
+            .message
+            .strip_prefix("the batch could not be stored (requestId ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{}", failure.message));
+        assert_eq!(id.len(), 36, "a hyphenated UUID: {id}");
+    }
+
+    #[test]
     fn events_are_compact_and_ordered() {
-        let failure = Failure::at("INVALID_JSON", "a \"b\"".to_owned(), 3);
+        let failure = Failure::at(ErrorCode::InvalidJson, "a \"b\"".to_owned(), 3);
         assert_eq!(
             failure.event(),
             "data: {\"error\":\"INVALID_JSON\",\"message\":\"a \\\"b\\\"\",\"line\":3}\n\n"

@@ -35,6 +35,7 @@ use http::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONNECTION, CONTENT_TYPE,
 };
 use http::{StatusCode, Uri};
+use messagedb_core::limits::{SizeLimit, TooLong};
 use messagedb_core::{
     category, CategoryQuery, Committed, ConsumerGroup, Limit, Message, NamespaceId, StartAt,
     StoreError, StreamName, StreamQuery,
@@ -46,6 +47,7 @@ use tokio::time::Instant;
 use crate::auth::Caller;
 use crate::error::{ApiError, Op};
 use crate::notifier::{NamespaceEnded, Notice};
+use crate::poke::PokeBuffer;
 use crate::{metrics, AppState, SubscriptionGuard};
 
 /// Replay reads this many messages per store call.
@@ -88,6 +90,10 @@ pub enum SelectionError {
     AllWithOthers,
     #[error("Cannot specify both 'stream' and 'category'")]
     StreamAndCategory,
+    /// `stream=` or `category=` over its SPEC §16.1 limit, spelled as in RPC (`streamName …`,
+    /// `categoryName …`).
+    #[error("{0}")]
+    TooLong(TooLong),
     #[error("Invalid position parameter")]
     Position,
     #[error("Invalid consumer parameter")]
@@ -124,6 +130,18 @@ impl Selection {
         }
         if stream.is_some() && category.is_some() {
             return Err(SelectionError::StreamAndCategory);
+        }
+        // The limits come right after the checks that decide which name is in use (these
+        // parameters have no type to check), before the position.
+        if let Some(name) = stream {
+            SizeLimit::StreamName
+                .check(name, "streamName")
+                .map_err(SelectionError::TooLong)?;
+        }
+        if let Some(name) = category {
+            SizeLimit::CategoryName
+                .check(name, "categoryName")
+                .map_err(SelectionError::TooLong)?;
         }
         let position = get("position")
             .map(|text| text.parse::<i64>().map_err(|_| SelectionError::Position))
@@ -232,6 +250,7 @@ pub async fn subscribe(State(state): State<AppState>, caller: Caller, uri: Uri) 
         next_position,
         receiver: registration.receiver,
         stop,
+        pokes: PokeBuffer::default(),
         out: Output {
             chunks,
             last_output: Instant::now(),
@@ -266,14 +285,6 @@ fn stream_response(mut chunks: mpsc::Receiver<Bytes>) -> Response {
     response
 }
 
-/// One poke event as its own chunk (§8.3), encoded by [`crate::poke::encode_poke`]. Each chunk
-/// is handed to the response body, so it owns its bytes.
-pub fn poke(stream_name: &str, position: i64, global_position: i64) -> Bytes {
-    let mut out = String::with_capacity(80 + stream_name.len());
-    crate::poke::encode_poke(&mut out, stream_name, position, global_position);
-    Bytes::from(out)
-}
-
 /// Why a subscription ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -299,6 +310,8 @@ struct Subscription {
     receiver: broadcast::Receiver<Notice>,
     stop: Stop,
     out: Output,
+    /// Encodes this subscription's pokes in one reused buffer.
+    pokes: PokeBuffer,
     heartbeat: Option<Duration>,
     /// Counts this subscription in `sys.health.connections` until the task ends.
     guard: SubscriptionGuard,
@@ -534,9 +547,8 @@ impl Subscription {
         {
             return Ok(());
         }
-        self.out
-            .send(&mut self.stop, poke(stream_name, position, global_position))
-            .await?;
+        let chunk = self.pokes.chunk(stream_name, position, global_position);
+        self.out.send(&mut self.stop, chunk).await?;
         self.cursor = global_position;
         self.next_position = self.next_position.max(position + 1);
         metrics::sse_poked();
@@ -625,6 +637,26 @@ mod tests {
         for (query, expected) in cases {
             assert_eq!(parse(query).unwrap_err(), expected, "{query}");
         }
+    }
+
+    #[test]
+    fn names_are_limited_in_bytes_after_decoding() {
+        let at = "a".repeat(1024);
+        assert!(parse(&format!("stream={at}&position=x")).is_err_and(|e| e.contains("position")));
+        assert_eq!(
+            parse(&format!("stream={at}a&position=x")).unwrap_err(),
+            "streamName must be at most 1024 bytes"
+        );
+        assert_eq!(
+            parse(&format!("category={at}a&consumer=x")).unwrap_err(),
+            "categoryName must be at most 1024 bytes"
+        );
+        // `%C3%A9` is one two-byte character: 512 fit, 513 do not.
+        assert!(parse(&format!("category={}", "%C3%A9".repeat(512))).is_ok());
+        assert_eq!(
+            parse(&format!("stream={}", "%C3%A9".repeat(513))).unwrap_err(),
+            "streamName must be at most 1024 bytes"
+        );
     }
 
     #[test]
@@ -737,6 +769,8 @@ mod tests {
 
     #[test]
     fn pokes_are_one_compact_event_with_an_escaped_name() {
+        let mut pokes = PokeBuffer::default();
+        let mut poke = |name, position, gpos| pokes.chunk(name, position, gpos);
         assert_eq!(
             &poke("account-123", 5, 1234)[..],
             b"event: poke\ndata: {\"stream\":\"account-123\",\"position\":5,\"globalPosition\":1234}\n\n"

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use messagedb_core::limits::SizeLimit;
 use messagedb_core::{Limit, NamespaceId, StreamName};
 
 use crate::error::ApiError;
@@ -197,6 +198,14 @@ pub fn no_nul(text: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Applies `limit` (SPEC §16.1) to the argument spelled `name`; runs right after the argument's
+/// type (and NUL) check.
+pub fn within(limit: SizeLimit, text: &str, name: &'static str) -> Result<(), ApiError> {
+    limit
+        .check(text, name)
+        .map_err(|e| ApiError::invalid(e.to_string()))
+}
+
 pub fn number(raw: &RawValue, type_message: &'static str) -> Result<i64, ApiError> {
     as_i64(raw).ok_or_else(|| ApiError::invalid(type_message))
 }
@@ -239,11 +248,12 @@ pub fn opt_number(
         .transpose()
 }
 
-/// The `streamName` argument: a non-empty string without U+0000.
+/// The `streamName` argument: a non-empty string without U+0000, at most 1024 bytes.
 pub fn stream_name(raw: Option<&RawValue>) -> Result<StreamName, ApiError> {
     const TYPE: &str = "streamName must be a non-empty string";
     let text = non_empty_string(raw.ok_or_else(|| ApiError::invalid(TYPE))?, TYPE)?;
     no_nul(&text, "streamName")?;
+    within(SizeLimit::StreamName, &text, "streamName")?;
     StreamName::parse(text.into_owned()).map_err(|_| ApiError::invalid(TYPE))
 }
 
@@ -338,6 +348,26 @@ mod tests {
         assert!(Object::parse(&raw("[1]")).is_none());
         assert!(Object::parse(&raw("null")).is_none());
         assert!(Object::parse(&raw("{}")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn stream_names_are_limited_to_1024_bytes_after_the_nul_check() {
+        let name = |text: &str| stream_name(Some(&raw(&serde_json::to_string(text).unwrap())));
+        assert_eq!(name(&"a".repeat(1024)).unwrap().as_str().len(), 1024);
+        let over = name(&"a".repeat(1025)).unwrap_err();
+        assert_eq!(over.message, "streamName must be at most 1024 bytes");
+        // Bytes, not characters: 512 two-byte characters fit, 513 do not.
+        assert!(name(&"\u{e9}".repeat(512)).is_ok());
+        let wide = name(&"\u{e9}".repeat(513)).unwrap_err();
+        assert_eq!(wide.message, "streamName must be at most 1024 bytes");
+        // Escapes count as what they decode to: `\u00e9` is 2 bytes of name, not 6.
+        let escaped = format!("\"{}\"", "\\u00e9".repeat(512));
+        assert!(stream_name(Some(&raw(&escaped))).is_ok());
+        let nul_and_long = name(&format!("\0{}", "a".repeat(2000))).unwrap_err();
+        assert_eq!(
+            nul_and_long.message,
+            "streamName must not contain NUL characters"
+        );
     }
 
     #[test]

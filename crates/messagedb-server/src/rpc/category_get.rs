@@ -1,6 +1,7 @@
 //! `category.get` (SPEC §6.7): a category's messages (or the whole namespace's) in global order,
 //! with correlation and consumer-group filters applied before the batch limit.
 
+use messagedb_core::limits::SizeLimit;
 use messagedb_core::{CategoryQuery, ConsumerGroup};
 
 use super::args::{self, Args};
@@ -20,6 +21,7 @@ pub fn parse(args: Args<'_>) -> Result<CategoryQuery, ApiError> {
         NAME_TYPE,
     )?;
     args::no_nul(&category, "categoryName")?;
+    args::within(SizeLimit::CategoryName, &category, "categoryName")?;
     let options = args::options(args, 1)?;
     let options = options.as_ref();
     let position = args::opt_number(options, "position", "options.position must be a number")?;
@@ -100,6 +102,8 @@ mod tests {
 
     #[test]
     fn validation_messages_in_order() {
+        // The limit is checked before the options.
+        let too_long = format!(r#"["{}",null]"#, "c".repeat(1025));
         let cases = [
             (
                 "[]",
@@ -111,6 +115,7 @@ mod tests {
                 r#"["a\u0000"]"#,
                 "categoryName must not contain NUL characters",
             ),
+            (too_long.as_str(), "categoryName must be at most 1024 bytes"),
             (r#"["a",null]"#, "options must be an object"),
             (
                 r#"["a",{"position":"1"}]"#,

@@ -2,6 +2,7 @@
 //!
 //! The result is the only place a token's plaintext is ever returned; the store keeps its hash.
 
+use messagedb_core::limits::SizeLimit;
 use messagedb_core::{NamespaceId, Token};
 
 use super::args::{self, Args};
@@ -28,6 +29,9 @@ pub fn parse(args: Args<'_>) -> Result<NsCreate, ApiError> {
         "options.description must be a string",
         "options.description",
     )?;
+    if let Some(description) = &description {
+        args::within(SizeLimit::Description, description, "options.description")?;
+    }
     let token = match options.and_then(|o| o.get("token")) {
         None => None,
         Some(raw) => {
@@ -122,6 +126,13 @@ mod tests {
                 "options.description must not contain NUL characters".into(),
             ),
             (
+                format!(
+                    r#"["t",{{"description":"{}","token":5}}]"#,
+                    "d".repeat(4097)
+                ),
+                "options.description must be at most 4096 bytes".into(),
+            ),
+            (
                 r#"["t",{"token":5}]"#.into(),
                 "options.token must be a string".into(),
             ),
@@ -158,5 +169,7 @@ mod tests {
         let c = create(&body).unwrap();
         assert_eq!(c.description, "d");
         assert_eq!(c.token, Some(token));
+        let at_limit = format!(r#"["t",{{"description":"{}"}}]"#, "d".repeat(4096));
+        assert_eq!(create(&at_limit).unwrap().description.len(), 4096);
     }
 }

@@ -3,6 +3,7 @@
 //! `data` and `metadata` are stored as minified text cut straight from the request body, so the
 //! payload comes back byte-identical apart from insignificant whitespace (§2.6).
 
+use messagedb_core::limits::SizeLimit;
 use messagedb_core::{json, MessageId, NewMessage, WriteOutcome};
 
 use super::args::{self, kind, Args, Kind};
@@ -29,6 +30,7 @@ pub fn parse(args: Args<'_>) -> Result<NewMessage, ApiError> {
         _ => return Err(ApiError::invalid("message.type must be a non-empty string")),
     };
     args::no_nul(&message_type, "message.type")?;
+    args::within(SizeLimit::MessageType, &message_type, "message.type")?;
 
     let data = match message.get("data") {
         Some(raw) if kind(raw) == Kind::Object => minify(raw.get())?,
@@ -148,6 +150,14 @@ mod tests {
                 "message.type must not contain NUL characters",
             ),
             (
+                format!(r#"["{}",5]"#, "s".repeat(1025)),
+                "streamName must be at most 1024 bytes",
+            ),
+            (
+                format!(r#"["a",{{"type":"{}"}}]"#, "t".repeat(1025)),
+                "message.type must be at most 1024 bytes",
+            ),
+            (
                 r#"["a",{"type":"t"}]"#.into(),
                 "message.data must be an object",
             ),
@@ -230,6 +240,18 @@ mod tests {
         assert_eq!((m.id, m.metadata.as_deref()), (None, Some("{}")));
         let m = message_of(r#"["a",{"type":"T","data":{"n":-0,"e":"\u00e9"}}]"#).unwrap();
         assert_eq!(m.data, r#"{"n":-0,"e":"\u00e9"}"#);
+    }
+
+    #[test]
+    fn names_and_types_at_the_limit_are_accepted() {
+        let body = format!(
+            r#"["{}",{{"type":"{}","data":{{}}}}]"#,
+            "s".repeat(1024),
+            r"\u20ac".repeat(341)
+        );
+        let m = message_of(&body).unwrap();
+        assert_eq!(m.stream_name.as_str().len(), 1024);
+        assert_eq!(m.message_type.len(), 1023);
     }
 
     #[test]

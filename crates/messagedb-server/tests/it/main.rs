@@ -12,6 +12,7 @@ mod failures;
 mod fidelity;
 mod http_surface;
 mod import;
+mod limits;
 mod namespaces;
 mod ordering;
 mod shutdown;
