@@ -75,6 +75,14 @@ pub struct ServeArgs {
     /// PostgreSQL connection pool size [default: 16]
     #[arg(long, value_name = "N")]
     db_pool_size: Option<String>,
+    /// Embedded: namespaces whose databases are open at once; the least recently used idle one is
+    /// closed to make room [default: from the file-descriptor limit, at most 1024]
+    #[arg(long, value_name = "N")]
+    max_open_namespaces: Option<String>,
+    /// Embedded: threads that run group commits (shared by every namespace) [default: the number
+    /// of cores, 2 to 8]
+    #[arg(long, value_name = "N")]
+    writer_threads: Option<String>,
     /// Accepted for EventoDB compatibility: empty, postgres or sqlite (ignored)
     #[arg(long, value_name = "TYPE")]
     db_type: Option<String>,
@@ -137,6 +145,10 @@ pub struct Config {
     pub console: bool,
     /// PostgreSQL pool size (no effect on the embedded backend).
     pub db_pool_size: u32,
+    /// `--max-open-namespaces`; `None`: derived from the descriptor limit at startup.
+    pub max_open_namespaces: Option<usize>,
+    /// `--writer-threads`; `None`: derived from the cores.
+    pub writer_threads: Option<usize>,
 }
 
 /// A configuration that cannot be used. Display texts are the startup error messages.
@@ -197,6 +209,19 @@ impl Config {
             })?,
             None => 16,
         };
+        let max_open_namespaces = match lookup("max-open-namespaces", args.max_open_namespaces, env)
+        {
+            Some(raw) => Some(raw.parse("a positive number", |text| {
+                settings::parse_number::<usize>(text).filter(|n| *n > 0)
+            })?),
+            None => None,
+        };
+        let writer_threads = match lookup("writer-threads", args.writer_threads, env) {
+            Some(raw) => Some(raw.parse("a number from 1 to 256", |text| {
+                settings::parse_number::<usize>(text).filter(|n| (1..=256).contains(n))
+            })?),
+            None => None,
+        };
         if let Some(raw) = lookup("db-type", args.db_type, env) {
             if !matches!(raw.value.as_str(), "postgres" | "sqlite") {
                 return Err(ConfigError::DbType(raw.value));
@@ -218,6 +243,8 @@ impl Config {
             metrics,
             console,
             db_pool_size,
+            max_open_namespaces,
+            writer_threads,
         })
     }
 

@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use messagedb_core::{Store, Token, VERSION};
 use messagedb_server::{bootstrap_default, AppState, Bootstrap, ServerConfig};
-use messagedb_sqlite::SqliteStore;
+use messagedb_sqlite::{Limits, SqliteStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -50,6 +50,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let config = Config::resolve(args, &ProcessEnv)?;
     logging::init(config.log_level, config.log_format);
     tracing::debug!(?config, "configuration");
+    raise_descriptor_limit();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -196,9 +197,54 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-            info!(data_dir = %dir.display(), "Opening the embedded store");
-            Ok(Arc::new(SqliteStore::open(dir)?))
+            let limits = embedded_limits(config);
+            info!(
+                data_dir = %dir.display(),
+                max_open_namespaces = limits.max_open_namespaces,
+                writer_threads = limits.writer_threads,
+                reader_threads = limits.reader_threads,
+                "Opening the embedded store"
+            );
+            Ok(Arc::new(SqliteStore::open_with(dir, limits)?))
         }
+    }
+}
+
+/// The embedded store's limits: the flags, or defaults from the cores and the soft descriptor
+/// limit the process started with (before [`raise_descriptor_limit`] raised it).
+fn embedded_limits(config: &Config) -> Limits {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut limits = Limits::for_machine(cores, STARTING_SOFT_LIMIT.get().copied().unwrap_or(1024));
+    if let Some(n) = config.max_open_namespaces {
+        limits.max_open_namespaces = n;
+    }
+    if let Some(n) = config.writer_threads {
+        limits.writer_threads = n;
+    }
+    limits
+}
+
+/// The soft `RLIMIT_NOFILE` when the process started.
+static STARTING_SOFT_LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Raises the soft limit on open files to the hard limit, as the Go runtime does, and logs both
+/// (SPEC §16.3): sockets and namespace databases then never fail for a limit the operator did
+/// not mean. The limit it started with is kept for the embedded store's defaults.
+fn raise_descriptor_limit() {
+    use rlimit::Resource;
+    match rlimit::getrlimit(Resource::NOFILE) {
+        Ok((soft, hard)) => {
+            let _ = STARTING_SOFT_LIMIT.set(soft);
+            if soft >= hard {
+                info!(soft, hard, "Open-file limit");
+                return;
+            }
+            match rlimit::setrlimit(Resource::NOFILE, hard, hard) {
+                Ok(()) => info!(was = soft, now = hard, hard, "Raised the open-file limit"),
+                Err(error) => warn!(soft, hard, %error, "Cannot raise the open-file limit"),
+            }
+        }
+        Err(error) => warn!(%error, "Cannot read the open-file limit"),
     }
 }
 

@@ -13,3 +13,4 @@ mod network;
 mod postgres;
 mod profile;
 mod support;
+mod tenants;
