@@ -63,9 +63,28 @@ pub struct Allocations {
     /// Storage threads, socket I/O, the runtime: everything outside request futures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outside_requests: Option<Scope>,
-    /// Requests that are not RPC calls (`/health`, the debug endpoints, …).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Requests that are not RPC calls (`/health`, the debug endpoints, …). Older builds wrote `{}`
+    /// when there were none, which reads as `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_object_is_none"
+    )]
     pub other_requests: Option<Scope>,
+}
+
+/// `{}` (or `null`) as `None`, anything else as a [`Scope`].
+fn empty_object_is_none<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Scope>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(value) => Scope::deserialize(value)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 /// Allocations of one scope over the window. `calls` is written for methods, `operations` for the
@@ -370,6 +389,19 @@ mod tests {
             twice["by_method"]["stream.write"]["allocations_per_op"],
             20.0
         );
+    }
+
+    #[test]
+    fn older_allocation_files_read_back() {
+        // Builds before the typed report wrote `{}` when no `other` requests were counted.
+        let old = r#"{"counting": true, "window_s": 2.0, "by_method": {}, "other_requests": {},
+            "total": {"operations": 0, "allocations": 0, "bytes": 0, "allocations_per_op": 0.0, "bytes_per_op": 0.0},
+            "outside_requests": {"allocations": 0, "bytes": 0, "allocations_per_op": 0.0, "bytes_per_op": 0.0}}"#;
+        let read: Allocations = serde_json::from_str(old).unwrap();
+        assert_eq!(read.other_requests, None);
+        assert_eq!(read.by_method, Some(BTreeMap::new()));
+        let off: Allocations = serde_json::from_str(r#"{"counting": false, "note": "n"}"#).unwrap();
+        assert!(!off.counting && off.total.is_none() && off.other_requests.is_none());
     }
 
     #[test]
