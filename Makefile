@@ -12,15 +12,17 @@ THRESHOLD ?= 5%
 
 .PHONY: test test-deps release profile-baseline profile profile-compare benchmark-all
 
-# The whole test suite, from a fresh clone: installs what the browser tests need, then runs every
-# test of the workspace (the PostgreSQL tests start their own throwaway cluster).
+# The whole test suite, from a fresh clone: installs what the browser and PostgreSQL tests need,
+# then runs every test of the workspace (the PostgreSQL tests start their own throwaway clusters).
 test: test-deps
 	cargo test --workspace
 
-# Debian's chromium (for the web console's end-to-end test; needs root when it is missing) and the
-# console's npm packages, pinned by console/package-lock.json.
+# Debian's chromium (the web console's end-to-end test) and postgresql-15's server binaries (the
+# PostgreSQL tests), installed only when missing, which needs root (scripts/test-deps.sh: one
+# `apt-get update`, no `main` cluster created or started); then the console's npm packages, pinned
+# by console/package-lock.json.
 test-deps:
-	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	@scripts/test-deps.sh
 	cd console && npm ci --no-audit --no-fund
 
 # The optimised binary every measurement uses (debug builds are 10-30x slower).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measure issue 7's throughput targets (PROFILING.md "PERFORMANCE") in one go, with the load
+# Measure issue 7's throughput targets (PROFILING.md, "Current figures") in one go, with the load
 # generator on the same machine: reference-mix with 10 workers in test mode, on the embedded
 # durable backend and on a local PostgreSQL 15 with default settings, and write-only over 100
 # streams on the embedded backend. Every setup gets a fresh server (and a fresh data directory or

@@ -7,7 +7,8 @@
 //! `default`, and close the store when they finish. Cases live in one module per area:
 //! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`], and
 //! [`notifications`] (the commit listener and `head`, which subscriptions rely on), and [`import`]
-//! (import batches and the forced-import clear).
+//! (import batches and the forced-import clear). A tidy test (`tidy.rs`) fails when a case is not
+//! listed in the macro.
 //!
 //! ```text
 //! mod in_memory {
@@ -35,6 +36,9 @@ pub mod payload;
 pub mod streams;
 pub mod support;
 pub mod writes;
+
+#[cfg(test)]
+mod tidy;
 
 /// A store under test, plus whatever must outlive it (a temporary directory, a database
 /// cluster). Fields drop in order: the store first, then the guard.

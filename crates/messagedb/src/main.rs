@@ -1,9 +1,11 @@
-//! The `messagedb` command: `serve` (the default when only flags are given), `version` and `help`.
+//! The `messagedb` command: `serve` (the default when only flags are given), `version`, `export`
+//! and `import` (NDJSON backups over HTTP, SPEC §12), `bench` (the load generator, and `bench
+//! compare`), `profile` (a profiled child server and its bundle) and `help`.
 //!
 //! `main` only maps the outcome of [`run`] to an exit code (SPEC §11.2): 0 for success, 1 for a
 //! startup or fatal error (printed as `Error: <message>` on stderr), 2 for a usage error. Each
-//! command lives in its own module; adding one (`export`, `import`, `bench`, …) means adding a
-//! [`cli::Command`] variant, its module and one arm in [`run`].
+//! command lives in its own module; adding one means adding a [`cli::Command`] variant, its module
+//! and one arm in [`run`].
 
 mod bench;
 mod cli;

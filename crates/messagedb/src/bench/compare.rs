@@ -11,7 +11,12 @@
 //!   (default 5 %) and more than either side's own relative spread.
 //!
 //! Anything else is *within noise*. `--fail-on-regression 5%` exits 1 when a figure regressed by
-//! more than 5 %, so a CI job can guard a change.
+//! more than 5 %, so a CI job can guard a change, and also when a figure is on one side only: a
+//! guard that skipped what it cannot compare would pass a change that stopped measuring something.
+//!
+//! The files are read into the same types the writers use ([`Run`], [`Allocations`],
+//! [`ServerRun`]), and the figures are listed from those types, each with the direction that is
+//! better.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -20,10 +25,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
-use super::report::{format_number, median_of_sorted, runs_of};
+use super::report::{format_number, median_of_sorted, read_runs, Latency, Run};
 use crate::cli::normalise_flags;
+use crate::profile::measure::{Allocations, ServerRun};
 
 /// Runs needed on both sides before the min–max ranges are trusted as the noise.
 pub const MIN_RUNS_FOR_SPREAD: usize = 3;
@@ -39,7 +45,7 @@ struct CompareArgs {
     base: PathBuf,
     /// The candidate, in the same form
     new: PathBuf,
-    /// Exit 1 when any figure regressed by more than this much (e.g. 5%)
+    /// Exit 1 when any figure regressed by more than this much (e.g. 5%), or is on one side only
     #[arg(long, value_name = "PERCENT", value_parser = percent)]
     fail_on_regression: Option<f64>,
     /// With fewer than 3 runs a side, smaller changes than this count as noise
@@ -94,6 +100,30 @@ pub struct Side {
     pub description: String,
 }
 
+/// Which side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Base,
+    New,
+}
+
+impl Which {
+    fn label(self) -> &'static str {
+        match self {
+            Which::Base => "base",
+            Which::New => "new",
+        }
+    }
+}
+
+/// A figure that only one side has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub name: String,
+    /// The side that lacks it.
+    pub missing_from: Which,
+}
+
 /// One compared figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -130,9 +160,20 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     };
     let base = load(&args.base)?;
     let new = load(&args.new)?;
-    let rows = compare(&base, &new, args.noise);
+    let (rows, missing) = compare(&base, &new, args.noise);
     println!("base: {}\nnew:  {}\n", base.description, new.description);
     print!("{}", table(&rows));
+    for m in &missing {
+        println!(
+            "{}: missing from {} ({}), not compared",
+            m.name,
+            m.missing_from.label(),
+            match m.missing_from {
+                Which::Base => args.base.display(),
+                Which::New => args.new.display(),
+            }
+        );
+    }
     let regressed: Vec<&Row> = rows
         .iter()
         .filter(|r| r.verdict == Verdict::Regressed)
@@ -148,6 +189,20 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         rows.len() - improved - regressed.len()
     );
     if let Some(limit) = args.fail_on_regression {
+        if !missing.is_empty() {
+            for m in &missing {
+                eprintln!(
+                    "figure {} is missing from {} ({}): cannot check it for a regression",
+                    m.name,
+                    m.missing_from.label(),
+                    match m.missing_from {
+                        Which::Base => args.base.display(),
+                        Which::New => args.new.display(),
+                    }
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
         let beyond: Vec<&&Row> = regressed.iter().filter(|r| r.worsening() > limit).collect();
         if !beyond.is_empty() {
             let names: Vec<&str> = beyond.iter().map(|r| r.name.as_str()).collect();
@@ -163,128 +218,201 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads a bench JSON file, or a bundle directory's `bench.json`, `allocations.json` and
-/// `server.json`.
+/// `server.json` (the last two when present).
 pub fn load(path: &Path) -> anyhow::Result<Side> {
-    let read = |file: &Path| -> anyhow::Result<Value> {
+    fn read<R: DeserializeOwned>(file: &Path) -> anyhow::Result<Vec<R>> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))
-    };
+        read_runs(&text).with_context(|| format!("{} is not a report", file.display()))
+    }
     let mut side = Side::default();
-    let bench = if path.is_dir() {
-        let bench = read(&path.join("bench.json"))?;
-        for (file, prefix) in [
-            ("allocations.json", "allocations"),
-            ("server.json", "server"),
-        ] {
-            let file = path.join(file);
-            if file.exists() {
-                add_runs(&mut side, prefix, &read(&file)?);
+    let bench_file = if path.is_dir() {
+        path.join("bench.json")
+    } else {
+        path.to_owned()
+    };
+    let runs: Vec<Run> = read(&bench_file)?;
+    for run in &runs {
+        add(&mut side, bench_figures(run));
+    }
+    if path.is_dir() {
+        let allocations = path.join("allocations.json");
+        if allocations.exists() {
+            for run in read::<Allocations>(&allocations)? {
+                add(&mut side, allocation_figures(&run));
             }
         }
-        bench
-    } else {
-        read(path)?
-    };
-    add_runs(&mut side, "", &bench);
+        let server = path.join("server.json");
+        if server.exists() {
+            for run in read::<ServerRun>(&server)? {
+                add(&mut side, server_figures(&run));
+            }
+        }
+    }
+    // `read_runs` never returns an empty list.
+    let first = &runs[0];
     side.description = format!(
         "{} — {} on {} ({}), {} workers, {} run(s) × {}s, {}",
         path.display(),
-        bench["workload"].as_str().unwrap_or("?"),
-        bench["server"]["backend"].as_str().unwrap_or("?"),
-        bench["server"]["version"].as_str().unwrap_or("?"),
-        bench["workers"],
-        runs_of(&bench).len(),
-        bench["duration_s"],
-        bench["machine"]["cpu"]
-            .as_str()
-            .unwrap_or("unknown machine"),
+        first.workload,
+        first.server.backend,
+        first.server.version,
+        first.workers,
+        runs.len(),
+        first.duration_s,
+        first.machine.cpu,
     );
     Ok(side)
 }
 
-/// Adds the figures of every run in `report` under `prefix`.
-fn add_runs(side: &mut Side, prefix: &str, report: &Value) {
-    for run in runs_of(report) {
-        let mut found = Vec::new();
-        collect(&run, prefix, &mut found);
-        for (name, value, better) in found {
-            side.figures
-                .entry(name)
-                .or_insert_with(|| Figure {
-                    better,
-                    values: Vec::new(),
-                })
-                .values
-                .push(value);
-        }
+/// A figure of one run: its name, value, and which way is better.
+type Found = (String, f64, Better);
+
+/// Adds one run's figures to `side`.
+fn add(side: &mut Side, found: Vec<Found>) {
+    for (name, value, better) in found {
+        side.figures
+            .entry(name)
+            .or_insert_with(|| Figure {
+                better,
+                values: Vec::new(),
+            })
+            .values
+            .push(value);
     }
 }
 
-/// The figures a run holds: throughput and counts, latencies, allocations, memory.
-fn collect(value: &Value, path: &str, out: &mut Vec<(String, f64, Better)>) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                // Descriptions, configuration and the machine are not figures.
-                if matches!(
-                    key.as_str(),
-                    "machine" | "runs" | "summary" | "configuration" | "errors_by_code"
-                ) || matches!(
-                    key.as_str(),
-                    "workers"
-                        | "duration_s"
-                        | "warmup_s"
-                        | "streams"
-                        | "payload_bytes"
-                        | "categories"
-                        | "run_count"
-                        | "window_s"
-                ) {
-                    continue;
-                }
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                collect(child, &child_path, out);
+fn latency_figures(out: &mut Vec<Found>, prefix: &str, latency: &Latency) {
+    let mut push = |name: &str, value: f64| {
+        out.push((format!("{prefix}latency_ms.{name}"), value, Better::Lower));
+    };
+    push("p50", latency.p50);
+    push("p90", latency.p90);
+    push("p99", latency.p99);
+    push("p999", latency.p999);
+    push("max", latency.max);
+    if let Some(mean) = latency.mean {
+        push("mean", mean);
+    }
+}
+
+/// A bench run's figures: throughput, errors and latency, overall and per method, and CPU time
+/// per operation. Counts, configuration and the machine are not figures.
+fn bench_figures(run: &Run) -> Vec<Found> {
+    let figures = &run.figures;
+    let mut out = vec![
+        (
+            "ops_per_sec".to_owned(),
+            figures.ops_per_sec,
+            Better::Higher,
+        ),
+        ("errors".to_owned(), figures.errors.get(), Better::Lower),
+    ];
+    latency_figures(&mut out, "", &figures.latency_ms);
+    for (op, f) in &figures.ops {
+        out.push((
+            format!("ops.{op}.ops_per_sec"),
+            f.ops_per_sec,
+            Better::Higher,
+        ));
+        out.push((format!("ops.{op}.errors"), f.errors.get(), Better::Lower));
+        latency_figures(&mut out, &format!("ops.{op}."), &f.latency_ms);
+    }
+    if let Some(cpu) = &run.cpu {
+        for (name, value) in [
+            ("server_us_per_op", cpu.server_us_per_op),
+            ("load_generator_us_per_op", cpu.load_generator_us_per_op),
+        ] {
+            if let Some(value) = value {
+                out.push((format!("cpu.{name}"), value, Better::Lower));
             }
         }
-        Value::Number(n) => {
-            if let (Some(x), Some(better)) = (n.as_f64(), direction(path)) {
-                out.push((path.to_owned(), x, better));
-            }
-        }
-        _ => {}
     }
+    out
 }
 
-/// Which way is better for a figure path; `None` for numbers that are not compared.
-fn direction(path: &str) -> Option<Better> {
-    let last = path.rsplit('.').next().unwrap_or(path);
-    if path.contains("latency_ms.")
-        || (path.starts_with("allocations.") || path.starts_with("cpu."))
-            && last.ends_with("_per_op")
-    {
-        return Some(Better::Lower);
+/// A profile run's allocations per operation (none when the server was not counting).
+fn allocation_figures(run: &Allocations) -> Vec<Found> {
+    let mut out = Vec::new();
+    let mut per_op = |scope: String, allocations: f64, bytes: f64| {
+        out.push((
+            format!("allocations.{scope}.allocations_per_op"),
+            allocations,
+            Better::Lower,
+        ));
+        out.push((
+            format!("allocations.{scope}.bytes_per_op"),
+            bytes,
+            Better::Lower,
+        ));
+    };
+    if let Some(total) = &run.total {
+        per_op(
+            "total".to_owned(),
+            total.allocations_per_op,
+            total.bytes_per_op,
+        );
     }
-    match last {
-        "ops_per_sec" => Some(Better::Higher),
-        "errors" | "peak_rss_bytes" => Some(Better::Lower),
-        _ => None,
+    for (method, m) in run.by_method.iter().flatten() {
+        per_op(
+            format!("by_method.{method}"),
+            m.allocations_per_op,
+            m.bytes_per_op,
+        );
     }
+    if let Some(outside) = &run.outside_requests {
+        per_op(
+            "outside_requests".to_owned(),
+            outside.allocations_per_op,
+            outside.bytes_per_op,
+        );
+    }
+    if let Some(other) = &run.other_requests {
+        per_op(
+            "other_requests".to_owned(),
+            other.allocations_per_op,
+            other.bytes_per_op,
+        );
+    }
+    out
 }
 
-/// Compares every figure present on both sides.
-pub fn compare(base: &Side, new: &Side, noise: f64) -> Vec<Row> {
-    base.figures
-        .iter()
-        .filter_map(|(name, b)| {
-            let n = new.figures.get(name)?;
-            Some(row(name, b, n, noise))
+/// A profile run's peak memory.
+fn server_figures(run: &ServerRun) -> Vec<Found> {
+    run.peak_rss_bytes
+        .map(|peak| {
+            (
+                "server.peak_rss_bytes".to_owned(),
+                peak.get(),
+                Better::Lower,
+            )
         })
+        .into_iter()
         .collect()
+}
+
+/// Compares every figure present on both sides, and lists the ones that are on one side only.
+pub fn compare(base: &Side, new: &Side, noise: f64) -> (Vec<Row>, Vec<Missing>) {
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for (name, b) in &base.figures {
+        match new.figures.get(name) {
+            Some(n) => rows.push(row(name, b, n, noise)),
+            None => missing.push(Missing {
+                name: name.clone(),
+                missing_from: Which::New,
+            }),
+        }
+    }
+    for name in new.figures.keys() {
+        if !base.figures.contains_key(name) {
+            missing.push(Missing {
+                name: name.clone(),
+                missing_from: Which::Base,
+            });
+        }
+    }
+    (rows, missing)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -485,28 +613,59 @@ mod tests {
 
     #[test]
     fn figures_are_found_with_their_direction() {
-        let run = serde_json::json!({
-            "workload": "reference-mix", "workers": 10, "ops_per_sec": 100.0, "errors": 0,
-            "errors_by_code": {"X": 1}, "latency_ms": {"p99": 2.0},
-            "ops": {"stream.write": {"ops_per_sec": 90.0, "total_ops": 9, "latency_ms": {"p50": 1.0}}},
-            "machine": {"cores": 2}
-        });
-        let mut found = Vec::new();
-        collect(&run, "", &mut found);
-        let names: BTreeMap<String, Better> = found.into_iter().map(|(n, _, b)| (n, b)).collect();
+        let run: Run = serde_json::from_value(serde_json::json!({
+            "workload": "reference-mix", "url": "http://x", "workers": 10, "duration_s": 1.0,
+            "warmup_s": 0.0, "total_ops": 100, "ops_per_sec": 100.0, "errors": 0,
+            "errors_by_code": {"X": 1}, "conflicts": 0,
+            "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 2.0, "p999": 2.0, "max": 3.0},
+            "ops": {"stream.write": {"ops_per_sec": 90.0, "total_ops": 9, "errors": 0,
+                    "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 2.0, "p999": 2.0, "max": 3.0}}},
+            "cpu": {"server_us_per_op": 40.0, "server_cores": 1.0},
+            "server": {"version": "0.1.0", "backend": "sqlite"},
+            "machine": {"cores": 2, "cpu": "test", "load_average_start": [], "load_average_end": []},
+            "command": "messagedb bench"
+        }))
+        .unwrap();
+        let names: BTreeMap<String, Better> = bench_figures(&run)
+            .into_iter()
+            .map(|(n, _, b)| (n, b))
+            .collect();
         assert_eq!(names["ops_per_sec"], Better::Higher);
         assert_eq!(names["latency_ms.p99"], Better::Lower);
         assert_eq!(names["ops.stream.write.latency_ms.p50"], Better::Lower);
         assert_eq!(names["ops.stream.write.ops_per_sec"], Better::Higher);
-        assert!(!names.contains_key("workers") && !names.contains_key("machine.cores"));
+        assert_eq!(names["cpu.server_us_per_op"], Better::Lower);
+        assert!(!names.contains_key("cpu.server_cores"));
+        assert!(!names.contains_key("latency_ms.mean"), "absent, not zero");
+        assert!(!names
+            .keys()
+            .any(|n| n.contains("total_ops") || n.contains("workers")));
+    }
+
+    #[test]
+    fn a_figure_on_one_side_only_is_reported_as_missing() {
+        let side = |names: &[&str]| Side {
+            figures: names
+                .iter()
+                .map(|n| ((*n).to_owned(), fig(Better::Lower, &[1.0])))
+                .collect(),
+            description: String::new(),
+        };
+        let (rows, missing) = compare(&side(&["a", "b"]), &side(&["b", "c"]), 0.05);
+        assert_eq!(rows.len(), 1);
         assert_eq!(
-            direction("allocations.by_method.stream.write.allocations_per_op"),
-            Some(Better::Lower)
+            missing,
+            [
+                Missing {
+                    name: "a".to_owned(),
+                    missing_from: Which::New
+                },
+                Missing {
+                    name: "c".to_owned(),
+                    missing_from: Which::Base
+                }
+            ]
         );
-        assert_eq!(direction("server.peak_rss_bytes"), Some(Better::Lower));
-        assert_eq!(direction("allocations.total.allocations"), None);
-        assert_eq!(direction("cpu.server_us_per_op"), Some(Better::Lower));
-        assert_eq!(direction("cpu.server_cores"), None);
     }
 
     #[test]

@@ -3,15 +3,17 @@
 //! Figures are only comparable on the same machine under the same load, so every report carries
 //! this, and `bench compare` shows it next to the figures.
 
-use serde_json::{json, Value};
+use super::report::Machine;
 
-/// Cores, CPU model and OS; the load averages are added at the start and end of each run.
-pub fn describe() -> Value {
-    json!({
-        "cores": std::thread::available_parallelism().map_or(1, usize::from),
-        "cpu": cpu_model(),
-        "os": format!("{} {}", std::env::consts::OS, kernel_release()),
-    })
+/// Cores, CPU model and OS, with the load averages measured at the start and end of a run.
+pub fn describe(load_average_start: Vec<f64>, load_average_end: Vec<f64>) -> Machine {
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        cpu: cpu_model(),
+        os: Some(format!("{} {}", std::env::consts::OS, kernel_release())),
+        load_average_start,
+        load_average_end,
+    }
 }
 
 /// CPU time (user + system, all threads) a process has used so far; `None` where `/proc` does
@@ -28,14 +30,14 @@ pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
 }
 
 /// The 1, 5 and 15 minute load averages (`[]` where the OS does not say).
-pub fn load_average() -> Value {
+pub fn load_average() -> Vec<f64> {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let loads: Vec<f64> = text
         .split_whitespace()
         .take(3)
         .filter_map(|x| x.parse().ok())
         .collect();
-    json!(loads)
+    loads
 }
 
 fn cpu_model() -> String {
@@ -143,9 +145,10 @@ mod tests {
 
     #[test]
     fn machine_fields() {
-        let m = describe();
-        assert!(m["cores"].as_u64().unwrap() >= 1);
-        assert!(m["cpu"].is_string());
-        assert!(load_average().is_array());
+        let m = describe(load_average(), vec![]);
+        assert!(m.cores >= 1);
+        assert!(!m.cpu.is_empty());
+        // Linux always reports the three load averages.
+        assert_eq!(m.load_average_start.len(), 3);
     }
 }

@@ -25,11 +25,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::cli::normalise_flags;
 use recorder::{Progress, Recorder};
+use report::{CpuFigures, Run, ServerInfo};
 use workload::{Clock, Payload, Shape, Workload};
 
 /// `messagedb bench` flags.
@@ -198,7 +199,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
             eprintln!("{}", run_line(&figures, (run, args.runs)));
             runs.push(figures);
         }
-        anyhow::Ok(report::combine(runs))
+        anyhow::Ok(report::combine(runs)?)
     })?;
     print!("{}", report::summary_text(&report));
     if let Some(path) = &args.output {
@@ -229,30 +230,31 @@ pub fn takes_value(name: &str) -> bool {
 }
 
 /// Writes `value` as pretty JSON with a final newline.
-pub fn write_json(path: &std::path::Path, value: &Value) -> anyhow::Result<()> {
+pub fn write_json(path: &std::path::Path, value: &impl Serialize) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// One line per finished run.
-fn run_line(figures: &Value, (run, runs): (usize, usize)) -> String {
+fn run_line(run_report: &Run, (run, runs): (usize, usize)) -> String {
+    let figures = &run_report.figures;
     format!(
         "run {run}/{runs}: {} ops/s, p50 {} ms, p99 {} ms, {} errors",
-        report::format_number(figures["ops_per_sec"].as_f64().unwrap_or(0.0), 0),
-        figures["latency_ms"]["p50"],
-        figures["latency_ms"]["p99"],
-        figures["errors"],
+        report::format_number(figures.ops_per_sec, 0),
+        figures.latency_ms.p50,
+        figures.latency_ms.p99,
+        report::format_number(figures.errors.get(), 0),
     )
 }
 
-/// Runs one measurement of `plan` and returns its JSON (figures plus the descriptive fields).
+/// Runs one measurement of `plan` and returns its report (figures plus the descriptive fields).
 /// `phase` follows the run; `run` is (this run, of how many) for the progress line.
 pub async fn run_once(
     plan: &Plan,
     run: (usize, usize),
     phase: &watch::Sender<Phase>,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Run> {
     let load = &plan.load;
     let token = plan.token.as_deref();
     phase.send_replace(Phase::Preparing);
@@ -372,42 +374,38 @@ pub async fn run_once(
     for rec in recorders {
         merged.merge(rec);
     }
-    let mut figures = report::figures_json(&merged, load.duration);
-    if let Some(cpu_start) = cpu_start {
-        figures["cpu"] = cpu_end.per_op(&cpu_start, merged.overall().completed());
-    }
-    if load.workload == Workload::SseFanout {
-        // The achieved write rate, next to the requested `rate`: a paced writer that cannot keep
-        // up shows here rather than silently measuring a lighter load.
-        let achieved = figures["ops"]["stream.write"]["ops_per_sec"].as_f64();
-        figures["writes_per_sec"] = json!(achieved.unwrap_or(0.0));
-    }
-    let mut machine = machine::describe();
-    machine["load_average_start"] = load_start;
-    machine["load_average_end"] = machine::load_average();
-    let described = json!({
-        "workload": load.workload.name(),
-        "url": plan.url,
-        "workers": workers,
-        "duration_s": load.duration.as_secs_f64(),
-        "warmup_s": load.warmup.as_secs_f64(),
-        "streams": shape.streams,
-        "payload_bytes": load.payload_bytes,
-        "categories": load.categories,
-        "rate": load.rate,
-        "started_at": started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        "server": {"version": version, "backend": backend},
-        "machine": machine,
-        "command": plan.command,
+    let figures = report::figures(&merged, load.duration);
+    let cpu = cpu_start.map(|cpu_start| cpu_end.per_op(&cpu_start, merged.overall().completed()));
+    // The achieved write rate, next to the requested `rate`: a paced writer that cannot keep up
+    // shows here rather than silently measuring a lighter load.
+    let writes_per_sec = (load.workload == Workload::SseFanout).then(|| {
+        figures
+            .ops
+            .get("stream.write")
+            .map_or(0.0, |write| write.ops_per_sec)
     });
-    if let (Value::Object(figures), Value::Object(described)) = (&mut figures, described) {
-        for (key, value) in described {
-            figures.insert(key, value);
-        }
-    }
-    Ok(figures)
+    Ok(Run {
+        workload: load.workload.name().to_owned(),
+        url: plan.url.clone(),
+        workers: workers as u64,
+        duration_s: load.duration.as_secs_f64(),
+        warmup_s: load.warmup.as_secs_f64(),
+        streams: Some(u64::from(shape.streams)),
+        payload_bytes: load.payload_bytes.map(|n| n as u64),
+        categories: Some(u64::from(load.categories)),
+        rate: load.rate.map(u64::from),
+        started_at: Some(
+            started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        ),
+        figures,
+        cpu,
+        writes_per_sec,
+        server: ServerInfo { version, backend },
+        machine: machine::describe(load_start, machine::load_average()),
+        command: plan.command.clone(),
+    })
 }
 
 /// CPU time used so far by the server (when its process id is known) and by this process.
@@ -428,27 +426,26 @@ impl CpuSnapshot {
 
     /// `{server,load_generator}_{us_per_op,cores}` between `start` and this snapshot, for
     /// `ops` operations; the figures that cannot be measured are left out.
-    fn per_op(&self, start: &CpuSnapshot, ops: u64) -> Value {
+    fn per_op(&self, start: &CpuSnapshot, ops: u64) -> CpuFigures {
         let window = self.at.duration_since(start.at).as_secs_f64();
-        let mut out = serde_json::Map::new();
-        let pairs = [
-            ("server", start.server, self.server),
-            ("load_generator", start.generator, self.generator),
-        ];
-        for (name, before, after) in pairs {
-            let (Some(before), Some(after)) = (before, after) else {
-                continue;
-            };
-            let used = after.saturating_sub(before).as_secs_f64();
-            if ops > 0 {
-                let per_op = used * 1e6 / ops as f64;
-                out.insert(format!("{name}_us_per_op"), json!(round2(per_op)));
-            }
-            if window > 0.0 {
-                out.insert(format!("{name}_cores"), json!(round2(used / window)));
-            }
+        // (µs per operation, cores) of one process, where both snapshots could read its time.
+        let figures = |before: Option<Duration>, after: Option<Duration>| {
+            let used = after?.saturating_sub(before?).as_secs_f64();
+            Some((
+                (ops > 0).then(|| round2(used * 1e6 / ops as f64)),
+                (window > 0.0).then(|| round2(used / window)),
+            ))
+        };
+        let (server_us_per_op, server_cores) =
+            figures(start.server, self.server).unwrap_or_default();
+        let (load_generator_us_per_op, load_generator_cores) =
+            figures(start.generator, self.generator).unwrap_or_default();
+        CpuFigures {
+            server_us_per_op,
+            server_cores,
+            load_generator_us_per_op,
+            load_generator_cores,
         }
-        Value::Object(out)
     }
 }
 

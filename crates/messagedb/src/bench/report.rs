@@ -6,88 +6,294 @@
 //! computed generically over the runs' JSON, so a figure added to [`run_json`] is summarised and
 //! compared without further code.
 
+//! The shape of a bench report, shared by the writer (`messagedb bench`, `messagedb profile`) and
+//! the readers (`bench compare`, the bundle's README), the summary of several runs, and the
+//! readable summary.
+//!
+//! One run is a [`Run`]. A report file is a [`Report`]: the median of every figure at the top level
+//! (so a reader that knows one run's shape can read any report), every run under `runs`, and the
+//! median, min and max of every numeric figure under `summary`. The medians and the summary are
+//! computed generically over the runs' JSON ([`summarise`]), so a figure added to [`Run`] is
+//! summarised without further code; readers read the typed runs back ([`read_runs`]). Fields that
+//! reports written by older builds may lack are `Option`s, and each reader says what it does
+//! without them.
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::recorder::{OpFigures, Recorder};
 
-/// Latency percentiles in milliseconds, from a µs histogram.
-pub fn latency_json(latency: &Histogram<u64>) -> Value {
-    let ms = |micros: u64| round3(micros as f64 / 1000.0);
-    if latency.is_empty() {
-        return json!({"p50": 0.0, "p90": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0, "mean": 0.0});
+/// A count (operations, errors, bytes). Counts are whole in a run, but the median of an even number
+/// of runs can fall between two, so it is kept as a float and written as an integer when whole,
+/// which is how a count has always been written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
+pub struct Count(pub f64);
+
+impl Count {
+    pub fn get(self) -> f64 {
+        self.0
     }
-    json!({
-        "p50": ms(latency.value_at_quantile(0.50)),
-        "p90": ms(latency.value_at_quantile(0.90)),
-        "p99": ms(latency.value_at_quantile(0.99)),
-        "p999": ms(latency.value_at_quantile(0.999)),
-        "max": ms(latency.max()),
-        "mean": round3(latency.mean() / 1000.0),
-    })
+}
+
+impl From<u64> for Count {
+    fn from(n: u64) -> Count {
+        Count(n as f64)
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Below 2^53 every whole f64 is exactly a u64.
+        if self.0.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&self.0) {
+            serializer.serialize_u64(self.0 as u64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Count, D::Error> {
+        f64::deserialize(deserializer).map(Count)
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    /// Always written; `None` only in hand-made reports without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+}
+
+/// The figures of one RPC method (or of every operation, see [`Figures`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpReport {
+    pub total_ops: Count,
+    pub ops_per_sec: f64,
+    pub errors: Count,
+    /// Always written; `None` only in hand-made reports without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Count>,
+    pub latency_ms: Latency,
+}
+
+/// The measured figures of one run: throughput, errors, latency, per-operation figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub total_ops: Count,
+    pub ops_per_sec: f64,
+    pub errors: Count,
+    /// Errors by code; `STREAM_VERSION_CONFLICT` is a conflict, not an error.
+    pub errors_by_code: BTreeMap<String, Count>,
+    pub conflicts: Count,
+    pub latency_ms: Latency,
+    /// The same figures per RPC method (`sse.poke` and the like for the SSE workload).
+    pub ops: BTreeMap<String, OpReport>,
+}
+
+/// CPU time over the measurement window, per operation and in cores; each figure only where it
+/// could be measured (the server's needs `--server-pid`, both need Linux's `/proc`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuFigures {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_us_per_op: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cores: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_generator_us_per_op: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_generator_cores: Option<f64>,
+}
+
+/// The server measured, as it describes itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// `sys.version`.
+    pub version: String,
+    /// `sys.health`'s backend (`unknown` for servers that predate it).
+    pub backend: String,
+}
+
+/// Where a run ran (see [`super::machine`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cores: u64,
+    pub cpu: String,
+    /// Always written; `None` only in hand-made reports without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// The 1, 5 and 15 minute load averages (empty where the OS does not say).
+    pub load_average_start: Vec<f64>,
+    pub load_average_end: Vec<f64>,
+}
+
+/// One run of `messagedb bench`: what was measured, how, and the figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub workload: String,
+    pub url: String,
+    pub workers: u64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Always written; `None` only in hand-made reports without it.
+    pub streams: Option<u64>,
+    /// `null` for the reference payload.
+    pub payload_bytes: Option<u64>,
+    /// `None` in reports from builds before `--categories`.
+    pub categories: Option<u64>,
+    /// The requested write rate of `sse-fanout` (`null` when not paced, and in reports from builds
+    /// before `--rate`).
+    pub rate: Option<u64>,
+    /// RFC 3339; always written, `None` only in hand-made reports without it.
+    pub started_at: Option<String>,
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// `None` when the window's CPU time could not be read at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuFigures>,
+    /// `sse-fanout` only: the achieved write rate, next to the requested `rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_per_sec: Option<f64>,
+    pub server: ServerInfo,
+    pub machine: Machine,
+    /// The command line, tokens redacted.
+    pub command: String,
+}
+
+/// A report of one or more runs of `R` (a bench [`Run`], or a profile run's allocation or server
+/// figures): medians at the top level, plus `run_count`, `runs` and `summary`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report<R> {
+    /// The median of every number over the runs, in a run's shape.
+    #[serde(flatten)]
+    pub median: R,
+    pub run_count: usize,
+    pub runs: Vec<R>,
+    /// `{median, min, max}` of every number, in a run's shape: for people and other tools. Nothing
+    /// in messagedb reads it back; readers take the spread from `runs`.
+    pub summary: Value,
+}
+
+/// Latency percentiles in milliseconds, from a µs histogram.
+pub fn latency(histogram: &Histogram<u64>) -> Latency {
+    let ms = |micros: u64| round3(micros as f64 / 1000.0);
+    if histogram.is_empty() {
+        return Latency {
+            mean: Some(0.0),
+            ..Latency::default()
+        };
+    }
+    Latency {
+        p50: ms(histogram.value_at_quantile(0.50)),
+        p90: ms(histogram.value_at_quantile(0.90)),
+        p99: ms(histogram.value_at_quantile(0.99)),
+        p999: ms(histogram.value_at_quantile(0.999)),
+        max: ms(histogram.max()),
+        mean: Some(round3(histogram.mean() / 1000.0)),
+    }
 }
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn op_json(figures: &OpFigures, seconds: f64) -> Value {
+fn op_report(figures: &OpFigures, seconds: f64) -> OpReport {
     let total = figures.completed();
-    json!({
-        "total_ops": total,
-        "ops_per_sec": round3(total as f64 / seconds),
-        "errors": figures.errors,
-        "conflicts": figures.conflicts,
-        "latency_ms": latency_json(&figures.latency),
-    })
+    OpReport {
+        total_ops: total.into(),
+        ops_per_sec: round3(total as f64 / seconds),
+        errors: figures.errors.into(),
+        conflicts: Some(figures.conflicts.into()),
+        latency_ms: latency(&figures.latency),
+    }
 }
 
-/// The measured figures of one run: throughput, errors, latency, per-operation figures. The
-/// caller adds the descriptive fields (workload, url, server, machine, command).
-pub fn figures_json(recorder: &Recorder, window: Duration) -> Value {
+/// The measured figures of one run. The caller adds the descriptive fields (workload, url,
+/// server, machine, command) to make a [`Run`].
+pub fn figures(recorder: &Recorder, window: Duration) -> Figures {
     let seconds = window.as_secs_f64().max(1e-9);
     let overall = recorder.overall();
-    let ops: Map<String, Value> = recorder
-        .ops
+    Figures {
+        total_ops: overall.completed().into(),
+        ops_per_sec: round3(overall.completed() as f64 / seconds),
+        errors: overall.errors.into(),
+        errors_by_code: recorder
+            .errors_by_code
+            .iter()
+            .map(|(code, n)| (code.clone(), (*n).into()))
+            .collect(),
+        conflicts: overall.conflicts.into(),
+        latency_ms: latency(&overall.latency),
+        ops: recorder
+            .ops
+            .iter()
+            .map(|(op, figures)| ((*op).to_owned(), op_report(figures, seconds)))
+            .collect(),
+    }
+}
+
+/// A report of `runs`: the medians and the summary computed over the runs' JSON.
+pub fn combine<R: Serialize + DeserializeOwned>(runs: Vec<R>) -> serde_json::Result<Report<R>> {
+    let values = runs
         .iter()
-        .map(|(op, figures)| ((*op).to_owned(), op_json(figures, seconds)))
-        .collect();
-    let errors_by_code: Map<String, Value> = recorder
-        .errors_by_code
-        .iter()
-        .map(|(code, n)| (code.clone(), (*n).into()))
-        .collect();
-    json!({
-        "total_ops": overall.completed(),
-        "ops_per_sec": round3(overall.completed() as f64 / seconds),
-        "errors": overall.errors,
-        "errors_by_code": errors_by_code,
-        "conflicts": overall.conflicts,
-        "latency_ms": latency_json(&overall.latency),
-        "ops": ops,
+        .map(serde_json::to_value)
+        .collect::<serde_json::Result<Vec<Value>>>()?;
+    let (medians, spread) = summarise(&values, "");
+    Ok(Report {
+        median: serde_json::from_value(medians)?,
+        run_count: runs.len(),
+        runs,
+        summary: spread.unwrap_or(Value::Null),
     })
 }
 
-/// A report of one or more runs: medians at the top level, plus `runs` and `summary`.
-pub fn combine(runs: Vec<Value>) -> Value {
-    let (medians, spread) = summarise(&runs, "");
-    let mut report = match medians {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    report.insert("run_count".to_owned(), runs.len().into());
-    report.insert("runs".to_owned(), Value::Array(runs));
-    report.insert("summary".to_owned(), spread.unwrap_or(Value::Null));
-    Value::Object(report)
+/// The runs of a report file's text; a bare run (a profile's `runs/<n>/` files) is a report of
+/// itself. Only `runs` is read from a report: the medians at its top level are derived from them.
+pub fn read_runs<R: DeserializeOwned>(text: &str) -> serde_json::Result<Vec<R>> {
+    /// A report as far as its runs go; a bare run has no `runs`.
+    #[derive(Deserialize)]
+    struct Runs<R> {
+        runs: Option<Vec<R>>,
+    }
+    match serde_json::from_str::<Runs<R>>(text)?.runs {
+        Some(runs) if !runs.is_empty() => Ok(runs),
+        _ => Ok(vec![serde_json::from_str(text)?]),
+    }
 }
 
-/// The runs inside a report (or a bare run, which is a report of itself).
-pub fn runs_of(report: &Value) -> Vec<Value> {
-    match report.get("runs") {
-        Some(Value::Array(runs)) if !runs.is_empty() => runs.clone(),
-        _ => vec![report.clone()],
+impl<R> Report<R> {
+    /// A figure for a readable summary: the median, plus `[min–max]` over the runs when there
+    /// are several; `–` when the report does not have it.
+    pub fn figure(&self, get: impl Fn(&R) -> Option<f64>, decimals: usize) -> String {
+        let Some(median) = get(&self.median) else {
+            return "–".to_owned();
+        };
+        let shown = format_number(median, decimals);
+        let values: Vec<f64> = self.runs.iter().filter_map(&get).collect();
+        if self.run_count < 2 || values.is_empty() {
+            return shown;
+        }
+        let (min, max) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(*x), hi.max(*x))
+            });
+        format!(
+            "{shown} [{}–{}]",
+            format_number(min, decimals),
+            format_number(max, decimals)
+        )
     }
 }
 
@@ -178,29 +384,6 @@ pub fn median_of_sorted(sorted: &[f64]) -> f64 {
     }
 }
 
-/// A figure for the readable summary: the median, plus `[min–max]` when runs differ.
-fn figure(report: &Value, path: &[&str], decimals: usize) -> String {
-    let mut value = report;
-    let mut spread = report.get("summary");
-    for key in path {
-        value = &value[*key];
-        spread = spread.and_then(|s| s.get(*key));
-    }
-    let shown = format_number(value.as_f64().unwrap_or(0.0), decimals);
-    match (spread, report.get("run_count").and_then(Value::as_u64)) {
-        (Some(s), Some(n)) if n > 1 => {
-            let min = s["min"].as_f64().unwrap_or(0.0);
-            let max = s["max"].as_f64().unwrap_or(0.0);
-            format!(
-                "{shown} [{}–{}]",
-                format_number(min, decimals),
-                format_number(max, decimals)
-            )
-        }
-        _ => shown,
-    }
-}
-
 /// `12345.678` with `decimals` → `12,345.7` (thousands separators for readability).
 pub fn format_number(x: f64, decimals: usize) -> String {
     let text = format!("{:.*}", decimals, x.abs());
@@ -227,15 +410,16 @@ pub fn format_number(x: f64, decimals: usize) -> String {
 }
 
 /// The readable summary of a report (throughput, latency percentiles, errors, per operation).
-pub fn summary_text(report: &Value) -> String {
-    let runs = report["run_count"].as_u64().unwrap_or(1);
+pub fn summary_text(report: &Report<Run>) -> String {
+    let run = &report.median;
+    let runs = report.run_count;
     let mut out = format!(
         "{} against {}: {} workers, {}s measured after {}s warmup, {} run{}\n",
-        report["workload"].as_str().unwrap_or("?"),
-        report["url"].as_str().unwrap_or("?"),
-        report["workers"],
-        report["duration_s"],
-        report["warmup_s"],
+        run.workload,
+        run.url,
+        run.workers,
+        run.duration_s,
+        run.warmup_s,
         runs,
         if runs == 1 {
             ""
@@ -245,54 +429,55 @@ pub fn summary_text(report: &Value) -> String {
     );
     out.push_str(&format!(
         "server: messagedb {} ({}); machine: {} cores\n",
-        report["server"]["version"].as_str().unwrap_or("?"),
-        report["server"]["backend"].as_str().unwrap_or("?"),
-        report["machine"]["cores"],
+        run.server.version, run.server.backend, run.machine.cores,
     ));
+    let fig = |get: &dyn Fn(&Run) -> Option<f64>, decimals| report.figure(get, decimals);
     out.push_str(&format!(
         "throughput: {} ops/s   errors: {}   conflicts: {}\n",
-        figure(report, &["ops_per_sec"], 0),
-        figure(report, &["errors"], 0),
-        figure(report, &["conflicts"], 0),
+        fig(&|r| Some(r.figures.ops_per_sec), 0),
+        fig(&|r| Some(r.figures.errors.get()), 0),
+        fig(&|r| Some(r.figures.conflicts.get()), 0),
     ));
     out.push_str(&format!(
         "latency ms: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
-        figure(report, &["latency_ms", "p50"], 3),
-        figure(report, &["latency_ms", "p90"], 3),
-        figure(report, &["latency_ms", "p99"], 3),
-        figure(report, &["latency_ms", "p999"], 3),
-        figure(report, &["latency_ms", "max"], 3),
+        fig(&|r| Some(r.figures.latency_ms.p50), 3),
+        fig(&|r| Some(r.figures.latency_ms.p90), 3),
+        fig(&|r| Some(r.figures.latency_ms.p99), 3),
+        fig(&|r| Some(r.figures.latency_ms.p999), 3),
+        fig(&|r| Some(r.figures.latency_ms.max), 3),
     ));
-    if let Some(Value::Object(cpu)) = report.get("cpu") {
+    if let Some(cpu) = &run.cpu {
         let mut parts = Vec::new();
-        for (name, label) in [("server", "server"), ("load_generator", "load generator")] {
-            if cpu.contains_key(&format!("{name}_us_per_op")) {
-                parts.push(format!(
-                    "{label} {} µs ({} cores)",
-                    figure(report, &["cpu", &format!("{name}_us_per_op")], 1),
-                    figure(report, &["cpu", &format!("{name}_cores")], 2),
-                ));
-            }
+        if cpu.server_us_per_op.is_some() {
+            parts.push(format!(
+                "server {} µs ({} cores)",
+                fig(&|r| r.cpu.as_ref()?.server_us_per_op, 1),
+                fig(&|r| r.cpu.as_ref()?.server_cores, 2),
+            ));
+        }
+        if cpu.load_generator_us_per_op.is_some() {
+            parts.push(format!(
+                "load generator {} µs ({} cores)",
+                fig(&|r| r.cpu.as_ref()?.load_generator_us_per_op, 1),
+                fig(&|r| r.cpu.as_ref()?.load_generator_cores, 2),
+            ));
         }
         if !parts.is_empty() {
             out.push_str(&format!("cpu per op: {}\n", parts.join(", ")));
         }
     }
-    if let Some(Value::Object(codes)) = report.get("errors_by_code") {
-        for (code, n) in codes {
-            out.push_str(&format!("  error {code}: {n}\n"));
-        }
+    for (code, n) in &run.figures.errors_by_code {
+        out.push_str(&format!("  error {code}: {}\n", format_number(n.get(), 0)));
     }
-    if let Some(Value::Object(ops)) = report.get("ops") {
-        for op in ops.keys() {
-            out.push_str(&format!(
-                "  {op}: {} ops/s, p50 {} ms, p99 {} ms, errors {}\n",
-                figure(report, &["ops", op, "ops_per_sec"], 0),
-                figure(report, &["ops", op, "latency_ms", "p50"], 3),
-                figure(report, &["ops", op, "latency_ms", "p99"], 3),
-                figure(report, &["ops", op, "errors"], 0),
-            ));
-        }
+    for op in run.figures.ops.keys() {
+        let of = |get: fn(&OpReport) -> f64| move |r: &Run| r.figures.ops.get(op).map(get);
+        out.push_str(&format!(
+            "  {op}: {} ops/s, p50 {} ms, p99 {} ms, errors {}\n",
+            report.figure(of(|o| o.ops_per_sec), 0),
+            report.figure(of(|o| o.latency_ms.p50), 3),
+            report.figure(of(|o| o.latency_ms.p99), 3),
+            report.figure(of(|o| o.errors.get()), 0),
+        ));
     }
     out
 }
@@ -315,46 +500,145 @@ mod tests {
             Duration::ZERO,
             Outcome::Error("TRANSPORT".into()),
         );
-        let v = figures_json(&rec, Duration::from_secs(2));
+        let v = serde_json::to_value(figures(&rec, Duration::from_secs(2))).unwrap();
         assert_eq!(v["total_ops"], 1001);
         assert_eq!(v["ops_per_sec"], 500.5);
         assert_eq!(v["errors"], 1);
         assert_eq!(v["errors_by_code"]["TRANSPORT"], 1);
-        for p in ["p50", "p90", "p99", "p999", "max"] {
+        for p in ["p50", "p90", "p99", "p999", "max", "mean"] {
             assert!(v["latency_ms"][p].as_f64().unwrap() > 0.0, "{p}");
         }
         assert_eq!(v["ops"]["stream.write"]["total_ops"], 1000);
         assert_eq!(v["ops"]["stream.get"]["errors"], 1);
+        assert_eq!(v["ops"]["stream.get"]["conflicts"], 0);
         assert_eq!(v["ops"]["stream.get"]["latency_ms"]["max"], 0.7);
+    }
+
+    /// A run as `messagedb bench` writes it, with the given throughput, errors and p99.
+    fn run(ops_per_sec: f64, errors: u64, by_code: &[(&str, u64)], p99: f64) -> Run {
+        let latency = Latency {
+            p99,
+            mean: Some(1.0),
+            ..Latency::default()
+        };
+        Run {
+            workload: "w".to_owned(),
+            url: "http://127.0.0.1:1".to_owned(),
+            workers: 10,
+            duration_s: 20.0,
+            warmup_s: 2.0,
+            streams: Some(100),
+            payload_bytes: None,
+            categories: Some(1),
+            rate: None,
+            started_at: Some("2026-11-27T08:00:00Z".to_owned()),
+            figures: Figures {
+                total_ops: Count(ops_per_sec * 20.0),
+                ops_per_sec,
+                errors: errors.into(),
+                errors_by_code: by_code
+                    .iter()
+                    .map(|(c, n)| ((*c).to_owned(), (*n).into()))
+                    .collect(),
+                conflicts: 0.into(),
+                latency_ms: latency.clone(),
+                ops: BTreeMap::from([(
+                    "stream.write".to_owned(),
+                    OpReport {
+                        total_ops: Count(ops_per_sec * 20.0),
+                        ops_per_sec,
+                        errors: errors.into(),
+                        conflicts: Some(0.into()),
+                        latency_ms: latency,
+                    },
+                )]),
+            },
+            cpu: None,
+            writes_per_sec: None,
+            server: ServerInfo {
+                version: "0.1.0".to_owned(),
+                backend: "sqlite".to_owned(),
+            },
+            machine: Machine {
+                cores: 2,
+                cpu: "test".to_owned(),
+                os: Some("linux".to_owned()),
+                load_average_start: vec![1.0, 2.0, 3.0],
+                load_average_end: vec![1.0, 2.0, 3.0],
+            },
+            command: "messagedb bench".to_owned(),
+        }
     }
 
     #[test]
     fn summaries_take_median_min_and_max_of_every_number() {
         let runs = vec![
-            json!({"workload": "w", "ops_per_sec": 100.0, "errors": 0, "errors_by_code": {}, "latency_ms": {"p99": 3.0}, "machine": {"load_average_start": [1.0, 2.0, 3.0]}}),
-            json!({"workload": "w", "ops_per_sec": 120.0, "errors": 2, "errors_by_code": {"X": 2}, "latency_ms": {"p99": 1.0}, "machine": {"load_average_start": [1.0, 2.0, 3.0]}}),
-            json!({"workload": "w", "ops_per_sec": 110.0, "errors": 0, "errors_by_code": {}, "latency_ms": {"p99": 2.0}, "machine": {"load_average_start": [1.0, 2.0, 3.0]}}),
+            run(100.0, 0, &[], 3.0),
+            run(120.0, 2, &[("X", 2)], 1.0),
+            run(110.0, 0, &[], 2.0),
         ];
-        let report = combine(runs);
-        assert_eq!(report["workload"], "w");
-        assert_eq!(report["ops_per_sec"], 110.0);
-        assert_eq!(report["errors"], 0);
-        assert_eq!(report["latency_ms"]["p99"], 2.0);
-        assert_eq!(report["run_count"], 3);
-        assert_eq!(report["runs"].as_array().unwrap().len(), 3);
+        let report = combine(runs).unwrap();
+        assert_eq!(report.median.workload, "w");
+        assert_eq!(report.median.figures.ops_per_sec, 110.0);
+        assert_eq!(report.median.figures.errors, Count(0.0));
+        assert_eq!(report.median.figures.latency_ms.p99, 2.0);
+        assert_eq!(report.run_count, 3);
+        assert_eq!(report.runs.len(), 3);
         assert_eq!(
-            report["summary"]["ops_per_sec"],
+            report.summary["ops_per_sec"],
             json!({"median": 110.0, "min": 100.0, "max": 120.0})
         );
         assert_eq!(
-            report["summary"]["errors_by_code"]["X"],
+            report.summary["errors_by_code"]["X"],
             json!({"median": 0.0, "min": 0.0, "max": 2.0})
         );
-        assert_eq!(report["summary"]["latency_ms"]["p99"]["min"], 1.0);
-        assert_eq!(runs_of(&report).len(), 3);
-        assert_eq!(runs_of(&report["runs"][0]).len(), 1);
+        assert_eq!(report.summary["latency_ms"]["p99"]["min"], 1.0);
         let text = summary_text(&report);
         assert!(text.contains("110 [100–120] ops/s"), "{text}");
+        assert!(text.contains("p99 2.000 [1.000–3.000]"), "{text}");
+    }
+
+    #[test]
+    fn reports_read_back_as_they_were_written() {
+        let report = combine(vec![run(100.0, 0, &[], 3.0), run(120.0, 1, &[], 1.0)]).unwrap();
+        let text = serde_json::to_string_pretty(&report).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        // The median of two counts can fall between them, and still reads back.
+        assert_eq!(value["errors"], 0.5);
+        assert_eq!(value["total_ops"], 2200);
+        assert_eq!(value["runs"][1]["errors"], 1);
+        let back: Report<Run> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.median, report.median);
+        assert_eq!(back.runs, report.runs);
+        assert_eq!(read_runs::<Run>(&text).unwrap(), report.runs);
+        // A bare run (a profile's `runs/<n>/bench.json`) is a report of itself.
+        let bare = serde_json::to_string(&report.runs[0]).unwrap();
+        assert_eq!(
+            read_runs::<Run>(&bare).unwrap(),
+            vec![report.runs[0].clone()]
+        );
+    }
+
+    #[test]
+    fn older_reports_without_the_newer_fields_still_load() {
+        let mut old = serde_json::to_value(run(100.0, 0, &[], 3.0)).unwrap();
+        for field in [
+            "categories",
+            "rate",
+            "started_at",
+            "streams",
+            "payload_bytes",
+        ] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        old["latency_ms"].as_object_mut().unwrap().remove("mean");
+        let runs = read_runs::<Run>(&old.to_string()).unwrap();
+        assert_eq!(runs[0].categories, None);
+        assert_eq!(runs[0].figures.latency_ms.mean, None);
+        // A figure a run must have is an error that names it.
+        old.as_object_mut().unwrap().remove("ops_per_sec");
+        let err = read_runs::<Run>(&old.to_string()).unwrap_err();
+        assert!(err.to_string().contains("ops_per_sec"), "{err}");
     }
 
     #[test]

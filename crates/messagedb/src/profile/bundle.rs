@@ -2,43 +2,22 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::cpu::CpuProfile;
-use super::ProfileArgs;
-use crate::bench::report::format_number;
+use super::measure::{Allocations, Scope, ServerRun};
+use super::{ProfileArgs, ServerReport};
+use crate::bench::report::{format_number, Count, OpReport, Report, Run};
 
 /// What the summary is written from.
 pub struct Inputs<'a> {
     pub args: &'a ProfileArgs,
     pub command: &'a str,
-    pub bench: &'a Value,
-    pub allocations: &'a Value,
-    pub server: &'a Value,
+    pub bench: &'a Report<Run>,
+    pub allocations: &'a Report<Allocations>,
+    pub server: &'a ServerReport,
     /// `None` with `--cpu-seconds 0`.
     pub cpu: Option<&'a CpuProfile>,
     /// The run whose CPU profile is in the bundle (1-based).
     pub cpu_run: usize,
-}
-
-/// A figure: the median, plus `[min–max]` over several runs.
-fn figure(report: &Value, path: &[&str], decimals: usize) -> String {
-    let value = path.iter().fold(report, |v, k| &v[*k]);
-    let spread = path.iter().fold(&report["summary"], |v, k| &v[*k]);
-    let shown = value
-        .as_f64()
-        .map_or_else(|| "–".to_owned(), |x| format_number(x, decimals));
-    let runs = report["run_count"].as_u64().unwrap_or(1);
-    match (spread["min"].as_f64(), spread["max"].as_f64()) {
-        (Some(lo), Some(hi)) if runs > 1 => {
-            format!(
-                "{shown} [{}–{}]",
-                format_number(lo, decimals),
-                format_number(hi, decimals)
-            )
-        }
-        _ => shown,
-    }
 }
 
 /// The README text.
@@ -52,92 +31,128 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
         cpu,
         cpu_run,
     } = inputs;
-    let runs = bench["run_count"].as_u64().unwrap_or(1);
+    let runs = bench.run_count;
+    let run = &bench.median;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# Profile: {} on {} ({})\n",
         args.load.workload.name(),
         args.backend.name(),
-        bench["started_at"].as_str().unwrap_or("")
+        run.started_at.as_deref().unwrap_or("")
     );
     let _ = writeln!(
         out,
         "messagedb {} (`sys.health` backend `{}`), {} workers, {} s measured after {} s warmup, {} run{}{}.\n",
-        server["version"].as_str().unwrap_or("?"),
-        server["backend"].as_str().unwrap_or("?"),
-        bench["workers"],
-        bench["duration_s"],
-        bench["warmup_s"],
+        server.version,
+        server.backend,
+        run.workers,
+        run.duration_s,
+        run.warmup_s,
         runs,
         if runs == 1 { "" } else { "s" },
         if runs == 1 { "" } else { "; figures are medians with [min–max] over the runs" },
     );
+    let load_start = bench
+        .runs
+        .first()
+        .unwrap_or(run)
+        .machine
+        .load_average_start
+        .clone();
     let _ = writeln!(
         out,
-        "Machine: {} cores, {}; load average {} at the start of the first run.\n",
-        bench["machine"]["cores"],
-        bench["machine"]["cpu"].as_str().unwrap_or("unknown CPU"),
-        bench["runs"][0]["machine"]["load_average_start"],
+        "Machine: {} cores, {}; load average {:?} at the start of the first run.\n",
+        run.machine.cores, run.machine.cpu, load_start,
     );
 
     out.push_str("## Throughput and latency\n\n");
     out.push_str("| operation | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |\n");
     out.push_str("|---|---|---|---|---|---|---|---|\n");
-    let mut rows: Vec<(String, Vec<&str>)> = vec![("all".to_owned(), vec![])];
-    if let Some(Value::Object(ops)) = bench.get("ops") {
-        rows.extend(ops.keys().map(|op| (op.clone(), vec!["ops", op.as_str()])));
-    }
-    for (label, prefix) in &rows {
-        let path = |tail: &[&'static str]| -> Vec<&str> {
-            prefix.iter().copied().chain(tail.iter().copied()).collect()
+    // Every operation's figures, and the overall ones in the same shape, read from one run.
+    let rows = std::iter::once(None).chain(run.figures.ops.keys().map(Some));
+    for op in rows {
+        let get = |field: fn(&OpReport) -> f64| {
+            move |r: &Run| match op {
+                None => Some(field(&OpReport {
+                    total_ops: r.figures.total_ops,
+                    ops_per_sec: r.figures.ops_per_sec,
+                    errors: r.figures.errors,
+                    conflicts: Some(r.figures.conflicts),
+                    latency_ms: r.figures.latency_ms.clone(),
+                })),
+                Some(op) => r.figures.ops.get(op).map(field),
+            }
         };
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
-            figure(bench, &path(&["ops_per_sec"]), 0),
-            figure(bench, &path(&["latency_ms", "p50"]), 3),
-            figure(bench, &path(&["latency_ms", "p90"]), 3),
-            figure(bench, &path(&["latency_ms", "p99"]), 3),
-            figure(bench, &path(&["latency_ms", "p999"]), 3),
-            figure(bench, &path(&["latency_ms", "max"]), 3),
-            figure(bench, &path(&["errors"]), 0),
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            op.map_or("all", String::as_str),
+            bench.figure(get(|o| o.ops_per_sec), 0),
+            bench.figure(get(|o| o.latency_ms.p50), 3),
+            bench.figure(get(|o| o.latency_ms.p90), 3),
+            bench.figure(get(|o| o.latency_ms.p99), 3),
+            bench.figure(get(|o| o.latency_ms.p999), 3),
+            bench.figure(get(|o| o.latency_ms.max), 3),
+            bench.figure(get(|o| o.errors.get()), 0),
         );
     }
-    if bench["conflicts"].as_f64().unwrap_or(0.0) > 0.0 {
+    if run.figures.conflicts.get() > 0.0 {
         let _ = writeln!(
             out,
             "\nVersion conflicts (expected under contention, not errors): {}",
-            figure(bench, &["conflicts"], 0)
+            bench.figure(|r| Some(r.figures.conflicts.get()), 0)
         );
     }
 
     out.push_str("\n## Heap allocations per operation (server)\n\n");
-    if allocations["counting"] == true {
+    if allocations.median.counting {
         out.push_str("| scope | operations | allocations/op | bytes/op |\n|---|---|---|---|\n");
+        let scope = |pick: fn(&Allocations) -> Option<&Scope>, field: fn(&Scope) -> f64| {
+            move |a: &Allocations| pick(a).map(field)
+        };
         let _ = writeln!(
             out,
             "| everything in the server process | {} | {} | {} |",
-            figure(allocations, &["total", "operations"], 0),
-            figure(allocations, &["total", "allocations_per_op"], 1),
-            figure(allocations, &["total", "bytes_per_op"], 0),
+            allocations.figure(
+                scope(
+                    |a| a.total.as_ref(),
+                    |s| s.operations.unwrap_or_default().get()
+                ),
+                0
+            ),
+            allocations.figure(scope(|a| a.total.as_ref(), |s| s.allocations_per_op), 1),
+            allocations.figure(scope(|a| a.total.as_ref(), |s| s.bytes_per_op), 0),
         );
-        if let Some(Value::Object(methods)) = allocations.get("by_method") {
-            for method in methods.keys() {
-                let _ = writeln!(
-                    out,
-                    "| `{method}` request handling | {} | {} | {} |",
-                    figure(allocations, &["by_method", method, "calls"], 0),
-                    figure(allocations, &["by_method", method, "allocations_per_op"], 1),
-                    figure(allocations, &["by_method", method, "bytes_per_op"], 0),
-                );
-            }
+        for method in allocations
+            .median
+            .by_method
+            .iter()
+            .flatten()
+            .map(|(m, _)| m)
+        {
+            let of = |field: fn(&Scope) -> f64| {
+                move |a: &Allocations| a.by_method.as_ref()?.get(method).map(field)
+            };
+            let _ = writeln!(
+                out,
+                "| `{method}` request handling | {} | {} | {} |",
+                allocations.figure(of(|s| s.calls.unwrap_or_default().get()), 0),
+                allocations.figure(of(|s| s.allocations_per_op), 1),
+                allocations.figure(of(|s| s.bytes_per_op), 0),
+            );
         }
         let _ = writeln!(
             out,
             "| outside request futures (storage threads, socket I/O, runtime) | – | {} | {} |",
-            figure(allocations, &["outside_requests", "allocations_per_op"], 1),
-            figure(allocations, &["outside_requests", "bytes_per_op"], 0),
+            allocations.figure(
+                scope(|a| a.outside_requests.as_ref(), |s| s.allocations_per_op),
+                1
+            ),
+            allocations.figure(
+                scope(|a| a.outside_requests.as_ref(), |s| s.bytes_per_op),
+                0
+            ),
         );
         out.push_str(
             "\n*Request handling* counts what a request allocates on the async worker thread while it \
@@ -151,6 +166,9 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
         out.push_str("Allocation counting was off in the server; no figures.\n");
     }
 
+    let memory = &server.report;
+    let bytes =
+        |get: fn(&ServerRun) -> Option<Count>| memory.figure(move |r| get(r).map(|n| n.get()), 0);
     match cpu {
         Some(_) => {
             let _ = writeln!(
@@ -158,9 +176,9 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
                 "\n## Memory\n\nPeak RSS of the server: {} bytes before the CPU profile started ({} \
                  bytes with the profiler's own buffers); {} bytes resident at the end. `server.json` \
                  has the resident size once a second (`rss_timeline`).\n",
-                figure(server, &["peak_rss_bytes"], 0),
-                figure(server, &["peak_rss_with_profiler_bytes"], 0),
-                figure(server, &["rss_end_bytes"], 0),
+                bytes(|r| r.peak_rss_bytes),
+                bytes(|r| r.peak_rss_with_profiler_bytes),
+                bytes(|r| r.rss_end_bytes),
             );
         }
         None => {
@@ -168,8 +186,8 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
                 out,
                 "\n## Memory\n\nPeak RSS of the server: {} bytes; {} bytes resident at the end. \
                  `server.json` has the resident size once a second (`rss_timeline`).\n",
-                figure(server, &["peak_rss_bytes"], 0),
-                figure(server, &["rss_end_bytes"], 0),
+                bytes(|r| r.peak_rss_bytes),
+                bytes(|r| r.rss_end_bytes),
             );
         }
     }
@@ -188,10 +206,7 @@ pub fn readme(inputs: &Inputs<'_>) -> String {
          opened and closed, and recorded `/debug/pprof/profile` over the middle half of the window. \
          Throughput here includes the cost of allocation counting and sampling; headline figures \
          come from `messagedb bench` against a plain server.\n",
-        server["configuration"]["serve_args"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default(),
+        server.configuration.serve_args.join(" "),
         args.load.workload.name(),
     );
     out.push_str(

@@ -5,12 +5,115 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Context};
 use messagedb_client::Client;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::bench::report::Count;
 use crate::bench::Phase;
+
+/// The server's `/debug/pprof/allocs?format=json` (what `messagedb-server`'s `debug.rs` writes),
+/// as far as the profile reads it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Counters {
+    pub counting: bool,
+    /// Sizes in bytes and the thread count, by name (`threads`, `resident_bytes`, …).
+    #[serde(default)]
+    pub memory: BTreeMap<String, u64>,
+    /// Only while counting.
+    pub totals: Option<Totals>,
+    /// By RPC method (plus `other`); only while counting.
+    #[serde(default)]
+    pub requests: BTreeMap<String, Tally>,
+}
+
+/// The process's allocation totals.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct Totals {
+    pub allocations: u64,
+    pub bytes_allocated: u64,
+}
+
+/// What the requests of one method allocated while polled.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct Tally {
+    pub calls: u64,
+    pub allocations: u64,
+    pub bytes: u64,
+}
+
+/// A bundle's `allocations.json` for one run: the window's allocations per operation. Without
+/// counting only `counting` (false) and `note` are there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Allocations {
+    pub counting: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
+    /// The whole process, divided by the RPC calls served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Scope>,
+    /// Each RPC method's request futures, for methods called in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_method: Option<BTreeMap<String, Scope>>,
+    /// Storage threads, socket I/O, the runtime: everything outside request futures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_requests: Option<Scope>,
+    /// Requests that are not RPC calls (`/health`, the debug endpoints, …). Older builds wrote `{}`
+    /// when there were none, which reads as `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_object_is_none"
+    )]
+    pub other_requests: Option<Scope>,
+}
+
+/// `{}` (or `null`) as `None`, anything else as a [`Scope`].
+fn empty_object_is_none<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Scope>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(value) => Scope::deserialize(value)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Allocations of one scope over the window. `calls` is written for methods, `operations` for the
+/// total (the RPC calls it is divided by), neither for `outside_requests`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Count>,
+    pub allocations: Count,
+    pub bytes: Count,
+    pub allocations_per_op: f64,
+    pub bytes_per_op: f64,
+}
+
+/// A bundle's `server.json` for one run: memory. Sizes are in bytes; `None` where `/proc` did not
+/// say (or, for the profiler's peak, without a CPU profile).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRun {
+    /// `VmHWM` before the CPU profile started.
+    pub peak_rss_bytes: Option<Count>,
+    pub peak_rss_with_profiler_bytes: Option<Count>,
+    pub rss_end_bytes: Option<Count>,
+    pub threads_end: Option<Count>,
+    /// `[seconds since the window opened, resident bytes]`; `None` in bundles from builds before
+    /// the timeline.
+    pub rss_timeline: Option<Vec<[Count; 2]>>,
+}
 
 /// Seconds of CPU profile for a measurement window: its middle half, at least 1 s.
 pub fn cpu_seconds(window: Duration) -> u64 {
@@ -22,11 +125,11 @@ pub struct Measured {
     /// Allocation counters at the start and end of the parts of the window that the CPU profile
     /// does not overlap: building its report (symbolising, encoding) allocates a lot in the
     /// server, and that is not the server's work.
-    pub segments: Vec<(Value, Value)>,
+    pub segments: Vec<(Counters, Counters)>,
     /// `None` with `--cpu-seconds 0`.
     pub cpu_pb: Option<Vec<u8>>,
     /// Allocation counters (and memory figures) when the window closed.
-    pub after: Value,
+    pub after: Counters,
     /// `VmHWM` just before the CPU profile started (at the end without one): the sampler's own
     /// buffers (hundreds of MB) would otherwise dominate the peak.
     pub peak_rss_before_cpu_profile: Option<u64>,
@@ -100,13 +203,13 @@ pub async fn measure(
 
 /// `[seconds since the window opened, resident bytes]` once a second until the run is done, to
 /// show whether memory stays flat (the CPU profile's own buffers appear in its middle half).
-pub async fn rss_timeline(pid: u32, mut phase: watch::Receiver<Phase>) -> Value {
+pub async fn rss_timeline(pid: u32, mut phase: watch::Receiver<Phase>) -> Vec<[Count; 2]> {
     let Ok(Phase::Measuring(start)) = phase
         .wait_for(|p| matches!(p, Phase::Measuring(_) | Phase::Done))
         .await
         .map(|p| *p)
     else {
-        return json!([]);
+        return Vec::new();
     };
     let mut points = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -116,10 +219,10 @@ pub async fn rss_timeline(pid: u32, mut phase: watch::Receiver<Phase>) -> Value 
             _ = phase.wait_for(|p| *p == Phase::Done) => break,
         }
         if let Some(rss) = status_kib(pid, "VmRSS") {
-            points.push(json!([start.elapsed().as_secs(), rss]));
+            points.push([start.elapsed().as_secs().into(), rss.into()]);
         }
     }
-    Value::Array(points)
+    points
 }
 
 /// A `/proc/<pid>/status` size field in bytes (`VmHWM`, `VmRSS`), while the process runs.
@@ -132,7 +235,7 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     })
 }
 
-async fn allocs(debug: &Client) -> anyhow::Result<Value> {
+async fn allocs(debug: &Client) -> anyhow::Result<Counters> {
     let response = debug
         .request(reqwest::Method::GET, "/debug/pprof/allocs?format=json")
         .send()
@@ -144,22 +247,35 @@ async fn allocs(debug: &Client) -> anyhow::Result<Value> {
     response
         .json()
         .await
-        .context("/debug/pprof/allocs did not return JSON")
+        .context("/debug/pprof/allocs did not return the counters")
 }
 
 /// The allocation figures of a window, from the counters before and after it.
-pub fn allocations(segments: &[(Value, Value)], window_s: f64) -> Value {
-    if segments.is_empty() || segments.iter().any(|(_, after)| after["counting"] != true) {
-        return json!({
-            "counting": false,
-            "note": "the server's counting allocator was not counting; no allocation figures",
-        });
+pub fn allocations(segments: &[(Counters, Counters)], window_s: f64) -> Allocations {
+    if segments.is_empty() || segments.iter().any(|(_, after)| !after.counting) {
+        return Allocations {
+            counting: false,
+            note: Some(
+                "the server's counting allocator was not counting; no allocation figures"
+                    .to_owned(),
+            ),
+            window_s: None,
+            total: None,
+            by_method: None,
+            outside_requests: None,
+            other_requests: None,
+        };
     }
-    let delta = |path: &[&str]| -> u64 {
-        let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0);
+    // A counter's growth over every segment; a method first seen after a segment began started
+    // from zero.
+    let delta = |get: &dyn Fn(&Counters) -> Option<u64>| -> u64 {
         segments
             .iter()
-            .map(|(before, after)| get(after).saturating_sub(get(before)))
+            .map(|(before, after)| {
+                get(after)
+                    .unwrap_or(0)
+                    .saturating_sub(get(before).unwrap_or(0))
+            })
             .sum()
     };
     let per = |n: u64, ops: u64| {
@@ -169,70 +285,83 @@ pub fn allocations(segments: &[(Value, Value)], window_s: f64) -> Value {
             (n as f64 / ops as f64 * 10.0).round() / 10.0
         }
     };
-    let mut by_method = Map::new();
+    let mut by_method = BTreeMap::new();
     let (mut rpc_calls, mut in_requests_allocations, mut in_requests_bytes) = (0, 0, 0);
-    let mut other = json!({});
-    if let Some(Value::Object(methods)) = segments[0].1.get("requests") {
-        for name in methods.keys() {
-            let calls = delta(&["requests", name, "calls"]);
-            let allocations = delta(&["requests", name, "allocations"]);
-            let bytes = delta(&["requests", name, "bytes"]);
-            in_requests_allocations += allocations;
-            in_requests_bytes += bytes;
-            let entry = json!({
-                "calls": calls,
-                "allocations": allocations,
-                "bytes": bytes,
-                "allocations_per_op": per(allocations, calls),
-                "bytes_per_op": per(bytes, calls),
-            });
-            if name == "other" {
-                other = entry;
-            } else if calls > 0 {
-                rpc_calls += calls;
-                by_method.insert(name.clone(), entry);
-            }
+    let mut other = None;
+    for name in segments[0].1.requests.keys() {
+        let tally = |field: fn(&Tally) -> u64| delta(&|c| c.requests.get(name).map(field));
+        let calls = tally(|t| t.calls);
+        let allocations = tally(|t| t.allocations);
+        let bytes = tally(|t| t.bytes);
+        in_requests_allocations += allocations;
+        in_requests_bytes += bytes;
+        let scope = Scope {
+            calls: Some(calls.into()),
+            operations: None,
+            allocations: allocations.into(),
+            bytes: bytes.into(),
+            allocations_per_op: per(allocations, calls),
+            bytes_per_op: per(bytes, calls),
+        };
+        if name == "other" {
+            other = Some(scope);
+        } else if calls > 0 {
+            rpc_calls += calls;
+            by_method.insert(name.clone(), scope);
         }
     }
-    let allocations = delta(&["totals", "allocations"]);
-    let bytes = delta(&["totals", "bytes_allocated"]);
+    let allocations = delta(&|c| c.totals.map(|t| t.allocations));
+    let bytes = delta(&|c| c.totals.map(|t| t.bytes_allocated));
     let outside_allocations = allocations.saturating_sub(in_requests_allocations);
     let outside_bytes = bytes.saturating_sub(in_requests_bytes);
-    json!({
-        "counting": true,
-        "window_s": window_s,
-        "total": {
-            "operations": rpc_calls,
-            "allocations": allocations,
-            "bytes": bytes,
-            "allocations_per_op": per(allocations, rpc_calls),
-            "bytes_per_op": per(bytes, rpc_calls),
-        },
-        "by_method": by_method,
-        "outside_requests": {
-            "allocations": outside_allocations,
-            "bytes": outside_bytes,
-            "allocations_per_op": per(outside_allocations, rpc_calls),
-            "bytes_per_op": per(outside_bytes, rpc_calls),
-        },
-        "other_requests": other,
-    })
+    Allocations {
+        counting: true,
+        note: None,
+        window_s: Some(window_s),
+        total: Some(Scope {
+            calls: None,
+            operations: Some(rpc_calls.into()),
+            allocations: allocations.into(),
+            bytes: bytes.into(),
+            allocations_per_op: per(allocations, rpc_calls),
+            bytes_per_op: per(bytes, rpc_calls),
+        }),
+        by_method: Some(by_method),
+        outside_requests: Some(Scope {
+            calls: None,
+            operations: None,
+            allocations: outside_allocations.into(),
+            bytes: outside_bytes.into(),
+            allocations_per_op: per(outside_allocations, rpc_calls),
+            bytes_per_op: per(outside_bytes, rpc_calls),
+        }),
+        other_requests: other,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn counters(value: serde_json::Value) -> Counters {
+        serde_json::from_value(value).unwrap()
+    }
 
     #[test]
     fn allocation_deltas_per_operation() {
-        let before = json!({"counting": true, "totals": {"allocations": 100, "bytes_allocated": 1000},
+        let before = counters(
+            json!({"counting": true, "totals": {"allocations": 100, "bytes_allocated": 1000},
             "requests": {"stream.write": {"calls": 10, "allocations": 50, "bytes": 500},
-                         "other": {"calls": 1, "allocations": 5, "bytes": 50}}});
-        let after = json!({"counting": true, "totals": {"allocations": 1100, "bytes_allocated": 21000},
+                         "other": {"calls": 1, "allocations": 5, "bytes": 50}}}),
+        );
+        let after = counters(
+            json!({"counting": true, "totals": {"allocations": 1100, "bytes_allocated": 21000},
             "requests": {"stream.write": {"calls": 30, "allocations": 450, "bytes": 4500},
                          "stream.get": {"calls": 0, "allocations": 0, "bytes": 0},
-                         "other": {"calls": 2, "allocations": 15, "bytes": 150}}});
-        let a = allocations(&[(before.clone(), after.clone())], 2.0);
+                         "other": {"calls": 2, "allocations": 15, "bytes": 150}}}),
+        );
+        let a = serde_json::to_value(allocations(&[(before.clone(), after.clone())], 2.0)).unwrap();
         assert_eq!(a["total"]["operations"], 20);
         assert_eq!(a["total"]["allocations"], 1000);
         assert_eq!(a["total"]["allocations_per_op"], 50.0);
@@ -244,15 +373,35 @@ mod tests {
         );
         assert_eq!(a["outside_requests"]["allocations"], 1000 - 400 - 10);
         assert_eq!(a["other_requests"]["calls"], 1);
-        let off = allocations(&[(json!({}), json!({"counting": false}))], 2.0);
-        assert_eq!(off["counting"], false);
+        let off = allocations(
+            &[(Counters::default(), counters(json!({"counting": false})))],
+            2.0,
+        );
+        assert!(!off.counting && off.total.is_none());
         // Two segments add up: the same deltas twice.
-        let twice = allocations(&[(before.clone(), after.clone()), (before, after)], 2.0);
+        let twice = serde_json::to_value(allocations(
+            &[(before.clone(), after.clone()), (before, after)],
+            2.0,
+        ))
+        .unwrap();
         assert_eq!(twice["total"]["operations"], 40);
         assert_eq!(
             twice["by_method"]["stream.write"]["allocations_per_op"],
             20.0
         );
+    }
+
+    #[test]
+    fn older_allocation_files_read_back() {
+        // Builds before the typed report wrote `{}` when no `other` requests were counted.
+        let old = r#"{"counting": true, "window_s": 2.0, "by_method": {}, "other_requests": {},
+            "total": {"operations": 0, "allocations": 0, "bytes": 0, "allocations_per_op": 0.0, "bytes_per_op": 0.0},
+            "outside_requests": {"allocations": 0, "bytes": 0, "allocations_per_op": 0.0, "bytes_per_op": 0.0}}"#;
+        let read: Allocations = serde_json::from_str(old).unwrap();
+        assert_eq!(read.other_requests, None);
+        assert_eq!(read.by_method, Some(BTreeMap::new()));
+        let off: Allocations = serde_json::from_str(r#"{"counting": false, "note": "n"}"#).unwrap();
+        assert!(!off.counting && off.total.is_none() && off.other_requests.is_none());
     }
 
     #[test]

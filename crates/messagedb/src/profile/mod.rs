@@ -27,12 +27,15 @@ use anyhow::Context;
 use clap::Parser;
 use messagedb_client::Client;
 use messagedb_core::{NamespaceId, Token};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::bench::report::{Report, Run};
 use crate::bench::{self, report, LoadArgs, Phase, Plan};
 use crate::cli::normalise_flags;
-use measure::{allocations, cpu_seconds, measure, rss_timeline, status_kib};
+use measure::{
+    allocations, cpu_seconds, measure, rss_timeline, status_kib, Allocations, ServerRun,
+};
 use server::{Backend, ChildServer};
 
 /// `messagedb profile` flags.
@@ -126,11 +129,34 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A bundle's `server.json`: the memory figures of every run ([`ServerRun`]), and the server that
+/// was profiled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerReport {
+    #[serde(flatten)]
+    pub report: Report<ServerRun>,
+    pub version: String,
+    pub backend: String,
+    pub configuration: Configuration,
+}
+
+/// How the profiled server was started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Configuration {
+    /// `--backend`.
+    pub backend: String,
+    /// The `messagedb` arguments, a database password redacted (the token is passed apart).
+    pub serve_args: Vec<String>,
+    pub debug_endpoints: bool,
+    pub allocation_counting: bool,
+    pub log_level: String,
+}
+
 /// What one run produced.
 struct RunOutput {
-    bench: Value,
-    allocations: Value,
-    server: Value,
+    bench: Run,
+    allocations: Allocations,
+    server: ServerRun,
     /// The CPU profile, unless `--cpu-seconds 0`.
     cpu: Option<Cpu>,
     version: String,
@@ -179,9 +205,12 @@ async fn profile(args: &ProfileArgs, command: &str) -> anyhow::Result<PathBuf> {
         eprintln!(
             "run {run}/{}: {} ops/s, p99 {} ms, {} allocations per operation",
             args.runs,
-            report::format_number(output.bench["ops_per_sec"].as_f64().unwrap_or(0.0), 0),
-            output.bench["latency_ms"]["p99"],
-            output.allocations["total"]["allocations_per_op"],
+            report::format_number(output.bench.figures.ops_per_sec, 0),
+            output.bench.figures.latency_ms.p99,
+            output.allocations.total.as_ref().map_or_else(
+                || "no".to_owned(),
+                |total| total.allocations_per_op.to_string()
+            ),
         );
         if args.runs > 1 {
             write_run_files(&run_dir, &output)?;
@@ -206,7 +235,7 @@ fn write_run_files(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
 fn median_run(outputs: &[RunOutput]) -> usize {
     let mut order: Vec<usize> = (0..outputs.len()).collect();
     order.sort_by(|a, b| {
-        let x = |i: &usize| outputs[*i].bench["ops_per_sec"].as_f64().unwrap_or(0.0);
+        let x = |i: &usize| outputs[*i].bench.figures.ops_per_sec;
         x(a).total_cmp(&x(b))
     });
     order[(order.len() - 1) / 2]
@@ -220,18 +249,20 @@ fn write_bundle(
 ) -> anyhow::Result<()> {
     let median = median_run(outputs);
     let chosen = &outputs[median];
-    let bench_report = report::combine(outputs.iter().map(|o| o.bench.clone()).collect());
-    let allocations = report::combine(outputs.iter().map(|o| o.allocations.clone()).collect());
-    let mut server = report::combine(outputs.iter().map(|o| o.server.clone()).collect());
-    server["version"] = chosen.version.clone().into();
-    server["backend"] = chosen.backend.clone().into();
-    server["configuration"] = json!({
-        "backend": args.backend.name(),
-        "serve_args": chosen.server_args,
-        "debug_endpoints": true,
-        "allocation_counting": true,
-        "log_level": args.server_log_level,
-    });
+    let bench_report = report::combine(outputs.iter().map(|o| o.bench.clone()).collect())?;
+    let allocations = report::combine(outputs.iter().map(|o| o.allocations.clone()).collect())?;
+    let server = ServerReport {
+        report: report::combine(outputs.iter().map(|o| o.server.clone()).collect())?,
+        version: chosen.version.clone(),
+        backend: chosen.backend.clone(),
+        configuration: Configuration {
+            backend: args.backend.name().to_owned(),
+            serve_args: chosen.server_args.clone(),
+            debug_endpoints: true,
+            allocation_counting: true,
+            log_level: args.server_log_level.clone(),
+        },
+    };
     bench::write_json(&dir.join("bench.json"), &bench_report)?;
     bench::write_json(&dir.join("allocations.json"), &allocations)?;
     bench::write_json(&dir.join("server.json"), &server)?;
@@ -305,14 +336,17 @@ async fn profile_run(
     );
     let bench_figures = bench_result?;
     let measured = measured?;
-    let after = &measured.after;
-    let server_run = json!({
-        "peak_rss_bytes": measured.peak_rss_before_cpu_profile,
-        "peak_rss_with_profiler_bytes": measured.cpu_pb.as_ref().and(status_kib(pid, "VmHWM")),
-        "rss_end_bytes": status_kib(pid, "VmRSS"),
-        "threads_end": after["memory"]["threads"],
-        "rss_timeline": timeline,
-    });
+    let server_run = ServerRun {
+        peak_rss_bytes: measured.peak_rss_before_cpu_profile.map(Into::into),
+        peak_rss_with_profiler_bytes: measured
+            .cpu_pb
+            .as_ref()
+            .and(status_kib(pid, "VmHWM"))
+            .map(Into::into),
+        rss_end_bytes: status_kib(pid, "VmRSS").map(Into::into),
+        threads_end: measured.after.memory.get("threads").map(|&n| n.into()),
+        rss_timeline: Some(timeline),
+    };
     // The token is passed apart from `args`; a database password is hidden here.
     let server_args = redact_password(&server.args);
     server.stop()?;

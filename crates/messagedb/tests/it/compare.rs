@@ -1,5 +1,6 @@
 //! `messagedb bench compare` (issue 3): an injected 30 % slowdown is a regression that fails
-//! `--fail-on-regression 5%`; identical inputs are within noise and pass.
+//! `--fail-on-regression 5%`; identical inputs are within noise and pass; a figure that only one
+//! side has fails `--fail-on-regression` and names the figure and the side that lacks it.
 
 use std::path::Path;
 
@@ -111,4 +112,87 @@ fn a_missing_input_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _) = compare(&dir.path().join("nope.json"), &dir.path().join("nope.json"));
     assert_eq!(code, Some(1));
+}
+
+/// `report(0.0)` whose runs also have the server's CPU time per operation (a bench run with
+/// `--server-pid`).
+fn report_with_server_cpu() -> Value {
+    let mut report = report(0.0);
+    for run in report["runs"].as_array_mut().unwrap() {
+        run["cpu"] = json!({"server_us_per_op": 40.0, "server_cores": 1.0});
+    }
+    report
+}
+
+#[test]
+fn a_figure_on_one_side_only_fails_the_regression_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let (with, without) = (
+        dir.path().join("with.json"),
+        dir.path().join("without.json"),
+    );
+    write(&with, &report_with_server_cpu());
+    write(&without, &report(0.0));
+    let run = |base: &Path, new: &Path, guard: bool| {
+        let (base, new) = (base.display().to_string(), new.display().to_string());
+        let mut args = vec!["bench", "compare", &base, &new];
+        if guard {
+            args.extend(["--fail-on-regression", "5%"]);
+        }
+        let out = Launch::new(&args).output();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&with, &without, true);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("figure cpu.server_us_per_op is missing from new"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&without, &with, true);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("figure cpu.server_us_per_op is missing from base"),
+        "{stderr}"
+    );
+    // Without the guard the comparison still succeeds, and says what it could not compare.
+    let (code, stdout, stderr) = run(&with, &without, false);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("cpu.server_us_per_op: missing from new"),
+        "{stdout}"
+    );
+    // With the figure on both sides, nothing is missing and the guard passes.
+    let (code, stdout, stderr) = run(&with, &with, true);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(verdict_of(&stdout, "cpu.server_us_per_op"), "within noise");
+}
+
+#[test]
+fn a_report_lacking_a_required_figure_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, broken) = (dir.path().join("base.json"), dir.path().join("broken.json"));
+    write(&base, &report(0.0));
+    let mut report = report(0.0);
+    report["runs"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("ops_per_sec");
+    write(&broken, &report);
+    let out = Launch::new(&[
+        "bench",
+        "compare",
+        &base.display().to_string(),
+        &broken.display().to_string(),
+    ])
+    .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("broken.json") && stderr.contains("ops_per_sec"),
+        "{stderr}"
+    );
 }
