@@ -46,16 +46,24 @@ pub struct PostgresOptions {
     /// The largest number of pooled connections (`--db-pool-size`); the `LISTEN` connection comes
     /// on top.
     pub pool_size: usize,
+    /// How long a namespace's writer task waits for the next write before it ends (SPEC §16.3:
+    /// an idle namespace costs no task); the next write starts a new one.
+    pub writer_idle: std::time::Duration,
 }
 
 impl PostgresOptions {
     /// The SPEC default pool size (`--db-pool-size`, §11.1).
     pub const DEFAULT_POOL_SIZE: usize = 16;
 
+    /// Long enough that a namespace in steady use keeps its task, short enough that thousands
+    /// touched once do not keep theirs.
+    pub const DEFAULT_WRITER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
     pub fn new(url: impl Into<String>) -> PostgresOptions {
         PostgresOptions {
             url: url.into(),
             pool_size: Self::DEFAULT_POOL_SIZE,
+            writer_idle: Self::DEFAULT_WRITER_IDLE,
         }
     }
 }
@@ -66,6 +74,7 @@ impl std::fmt::Debug for PostgresOptions {
         f.debug_struct("PostgresOptions")
             .field("url", &"REDACTED")
             .field("pool_size", &self.pool_size)
+            .field("writer_idle", &self.writer_idle)
             .finish()
     }
 }

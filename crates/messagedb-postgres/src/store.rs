@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -53,22 +54,38 @@ struct Inner {
     /// The namespaces this instance has used, by id.
     namespaces: RwLock<HashMap<NamespaceId, Arc<Handle>>>,
     closed: AtomicBool,
+    /// How long an idle writer task lives (`PostgresOptions::writer_idle`).
+    writer_idle: Duration,
 }
 
 /// What this instance knows about one namespace.
 struct Handle {
     key: NamespaceKey,
     schema: String,
-    /// Started on the first write through this instance.
-    writer: OnceLock<Writer>,
+    /// Started on the first write through this instance; ends when idle, and the next write
+    /// starts a new one.
+    writer: Mutex<Option<Writer>>,
 }
 
 impl Handle {
+    /// The namespace's writer task on this instance, started if there is none running.
+    fn writer(&self, pool: &Pool, idle: Duration) -> Writer {
+        let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some(writer) if !writer.has_stopped() => writer.clone(),
+            _ => {
+                let writer = Writer::spawn(pool.clone(), self.key.clone(), idle);
+                *slot = Some(writer.clone());
+                writer
+            }
+        }
+    }
+
     fn new(key: NamespaceKey) -> Handle {
         Handle {
             schema: schema::namespace_schema(&key),
             key,
-            writer: OnceLock::new(),
+            writer: Mutex::new(None),
         }
     }
 }
@@ -98,6 +115,7 @@ impl PostgresStore {
                 stop,
                 namespaces: RwLock::new(HashMap::new()),
                 closed: AtomicBool::new(false),
+                writer_idle: options.writer_idle.max(Duration::from_millis(1)),
             }),
         })
     }
@@ -499,14 +517,16 @@ impl Store for PostgresStore {
         self.retry_if_gone(
             ns,
             WriteRequest::new(message),
-            |handle, request| async move {
-                let writer = handle
-                    .writer
-                    .get_or_init(|| Writer::spawn(self.inner.pool.clone(), handle.key.clone()));
-                match writer.submit(request).await {
-                    Ok(outcome) => Attempt::Done(Ok(outcome)),
-                    Err(Rejected::Store(e)) => Attempt::Done(Err(e)),
-                    Err(Rejected::Gone(returned)) => Attempt::Gone(*returned),
+            |handle, mut request| async move {
+                loop {
+                    let writer = handle.writer(&self.inner.pool, self.inner.writer_idle);
+                    match writer.submit(request).await {
+                        Ok(outcome) => return Attempt::Done(Ok(outcome)),
+                        Err(Rejected::Store(e)) => return Attempt::Done(Err(e)),
+                        Err(Rejected::Gone(returned)) => return Attempt::Gone(*returned),
+                        // The task had gone idle and ended: the next round starts a new one.
+                        Err(Rejected::Stopped(returned)) => request = *returned,
+                    }
                 }
             },
         )

@@ -33,6 +33,7 @@
 //! full disk), and then every request of the batch gets the backend error.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
@@ -62,38 +63,73 @@ pub(crate) enum Rejected {
     /// The namespace's counter row is gone: it was deleted (and maybe re-created under a new
     /// key) by some instance. Nothing was written; the request comes back for a retry.
     Gone(Box<WriteRequest>),
+    /// The writer task had ended (idle); nothing was written. The request comes back, for a new
+    /// task.
+    Stopped(Box<WriteRequest>),
     Store(StoreError),
 }
 
-/// A namespace's writer task on this instance. Dropping every handle ends the task once its
-/// queue is empty.
+/// A namespace's writer task on this instance: a handle on its queue. Cheap to clone. The task
+/// ends once its queue has been empty for the idle period (or every handle is dropped); a write
+/// that finds it ended gets its request back ([`Rejected::Stopped`]) and starts a new one.
+#[derive(Clone)]
 pub(crate) struct Writer {
     requests: mpsc::Sender<(WriteRequest, Reply)>,
 }
 
 impl Writer {
-    pub(crate) fn spawn(pool: Pool, key: NamespaceKey) -> Writer {
+    pub(crate) fn spawn(pool: Pool, key: NamespaceKey, idle: Duration) -> Writer {
         let (requests, received) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, key, received));
+        tokio::spawn(run(pool, key, received, idle));
         Writer { requests }
+    }
+
+    /// Whether the task has ended (or is ending): a new one is needed.
+    pub(crate) fn has_stopped(&self) -> bool {
+        self.requests.is_closed()
     }
 
     /// Queues a write and waits until it is committed (or refused).
     pub(crate) async fn submit(&self, request: WriteRequest) -> Result<WriteOutcome, Rejected> {
         let (reply, outcome) = oneshot::channel();
-        let stopped = || Rejected::Store(crate::error::closed());
-        self.requests
-            .send((request, reply))
+        if let Err(mpsc::error::SendError((request, _))) =
+            self.requests.send((request, reply)).await
+        {
+            return Err(Rejected::Stopped(Box::new(request)));
+        }
+        // Every queued request is answered, even by a task that is ending (it drains its queue
+        // first); a dropped reply means the runtime is shutting down.
+        outcome
             .await
-            .map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+            .map_err(|_| Rejected::Store(crate::error::closed()))?
     }
 }
 
-async fn run(pool: Pool, key: NamespaceKey, mut received: mpsc::Receiver<(WriteRequest, Reply)>) {
+async fn run(
+    pool: Pool,
+    key: NamespaceKey,
+    mut received: mpsc::Receiver<(WriteRequest, Reply)>,
+    idle: Duration,
+) {
     let sql = Sql::new(&namespace_schema(&key));
     let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = received.recv().await {
+    let mut ending = false;
+    loop {
+        let first = if ending {
+            received.recv().await
+        } else {
+            match tokio::time::timeout(idle, received.recv()).await {
+                Ok(first) => first,
+                Err(_) => {
+                    // Idle: refuse new requests (their senders start a new task), then commit
+                    // whatever was queued before the close.
+                    received.close();
+                    ending = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
         batch.push(first);
         // Let the tasks that are ready run first: requests about to be submitted (their HTTP
         // bodies already read) join this batch instead of waiting for the next commit.
