@@ -217,6 +217,11 @@ impl Namespace {
         &self.shared
     }
 
+    /// Whether the namespace's storage is open now.
+    pub(crate) fn is_open(&self) -> bool {
+        self.shared.state.load(Ordering::SeqCst) == OPEN
+    }
+
     /// Queues a write and waits until it is durably committed (or refused).
     pub(crate) async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
         let lease = self.shared.lease().await?;

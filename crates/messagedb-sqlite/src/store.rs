@@ -95,6 +95,11 @@ impl SqliteStore {
         self.inner.cache.open_count()
     }
 
+    /// Whether namespace `id`'s database is open now.
+    pub fn is_namespace_open(&self, id: &NamespaceId) -> bool {
+        self.inner.read_map().get(id).is_some_and(|ns| ns.is_open())
+    }
+
     /// The most namespaces that were open at once since the store opened.
     pub fn peak_open_namespaces(&self) -> usize {
         self.inner.cache.peak()

@@ -13,6 +13,7 @@ mod fidelity;
 mod http_surface;
 mod import;
 mod limits;
+mod many_namespaces;
 mod namespaces;
 mod ordering;
 mod shutdown;
