@@ -6,7 +6,7 @@
 //! parsing, the store call's async part, the response) is added to the request's own tally, and
 //! nothing that other tasks allocate on the same thread between polls is. The `/rpc` handler names
 //! the method once it has parsed it ([`set_method`]); when the request finishes, its tally goes to
-//! that method's counters. Work on other threads (the storage writer thread, blocking read
+//! that method's counters. Work on other threads (the storage writer threads, blocking read
 //! threads, hyper's socket I/O) is not attributed here; the process totals still include it.
 //!
 //! While counting is off, the wrapper's poll is one relaxed atomic load plus the inner poll.

@@ -203,7 +203,7 @@ impl Location {
 }
 
 /// The writer checkpoints the WAL inside the commit that takes it past this many pages
-/// (SQLite's default is 1,000). A checkpoint stalls the one writer thread and every write queued
+/// (SQLite's default is 1,000). A checkpoint stalls the namespace's writer and every write queued
 /// behind it, which is what the embedded backend's p99 is made of; half the default halves each
 /// stall for twice as many of them. Measured (PROFILING.md, session 2): p99 3.52 → 2.74 ms,
 /// throughput within noise (−4 %); 250 pages cost 7 % of the throughput.

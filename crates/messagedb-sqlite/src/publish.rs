@@ -1,6 +1,6 @@
 //! The commit-publishing hook: where the store keeps the server's [`CommitListener`].
 //!
-//! One [`Publisher`] is shared by the store and every namespace's writer thread. The writer
+//! One [`Publisher`] is shared by the store and every namespace's writer. The writer
 //! reports a batch right after its durable `COMMIT` and before it starts the next transaction,
 //! while it still holds the namespace's gate (see `writer`), so each namespace's commits reach
 //! the listener in global-position order and none can follow the namespace's `ended`

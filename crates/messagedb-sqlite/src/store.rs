@@ -1,9 +1,9 @@
 //! [`SqliteStore`]: the `Store` implementation and the lifecycle of namespaces.
 //!
 //! Registry changes (create, delete, token rotation) are serialised by one mutex and written
-//! through to `registry.sqlite`; the in-memory map of open namespaces answers every lookup.
-//! Message operations go to the namespace: writes to its writer thread, reads to a blocking task
-//! on a pooled read connection.
+//! through to `registry.sqlite`; the in-memory map of every namespace answers every lookup, open
+//! or not. Message operations go to the namespace, which opens its storage on demand: writes to
+//! its write queue, reads to a blocking task on a pooled read connection.
 //!
 //! Deletion commits the removal of the registry row first, then takes the namespace out of the
 //! map, marks it deleted (after which its writer commits and publishes nothing), tells the
