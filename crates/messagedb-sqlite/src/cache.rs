@@ -131,10 +131,12 @@ impl Cache {
     /// Takes a slot for a namespace about to be opened: a free one, or the one of the least
     /// recently used idle namespace, which is closed first. Waits while every slot is leased.
     pub(crate) async fn reserve(&self) {
+        let _waiting = self.waiting();
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
-            // Registered before looking, so a lease that ends in between still wakes us.
+            // Registered (and counted in `waiters`) before looking, so a lease that ends in
+            // between still wakes us.
             notified.as_mut().enable();
             let victim = {
                 let mut slots = self.slots();
@@ -156,10 +158,15 @@ impl Cache {
                 drop(guard);
                 return;
             }
-            self.waiters.fetch_add(1, Ordering::SeqCst);
             notified.await;
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// Counts the caller in `waiters` until the guard drops: lease ends only notify when
+    /// someone waits, and the count must be visible before the waiter looks at the slots.
+    fn waiting(&self) -> Waiting<'_> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(&self.waiters)
     }
 
     /// Turns a reservation into an open namespace.
@@ -210,6 +217,7 @@ impl Cache {
 
     /// Waits until `ready` holds, re-checking whenever a lease ends or a slot is given back.
     pub(crate) async fn wait_until(&self, ready: impl Fn() -> bool) {
+        let _waiting = self.waiting();
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
@@ -217,10 +225,17 @@ impl Cache {
             if ready() {
                 return;
             }
-            self.waiters.fetch_add(1, Ordering::SeqCst);
             notified.await;
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+/// A waiter counted in [`Cache::waiters`].
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
