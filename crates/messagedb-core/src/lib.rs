@@ -5,6 +5,7 @@
 //! checks it again. The storage seam is the [`Store`] trait; backends implement it, the server
 //! calls it, and its error type [`StoreError`] is the only error that crosses it.
 
+pub mod batch;
 pub mod group;
 pub mod json;
 pub mod limits;
