@@ -30,7 +30,7 @@ pub use store::{
 pub use stream::{cardinal_id, category, stream_id, StreamName};
 pub use time::Timestamp;
 pub use token::{Token, TokenError, TokenHash};
-pub use write::{decide, Decision, Known, Lookups, WriteRequest};
+pub use write::{decide, CategoryGrowth, Decision, Known, Lookups, WriteRequest};
 
 /// The crate semver, reported by `sys.version`, `/version` and the `Server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -138,6 +138,42 @@ pub struct Decision<'a> {
     pub next_global_position: i64,
 }
 
+impl<'a> Decision<'a> {
+    /// What the appends add to the counters of each category they touch (SPEC §16.3), in the
+    /// order the categories first appear. A stream counts as new at its append at position 0:
+    /// [`decide`] appends at version + 1 and a stream without messages has version -1, so that
+    /// is its first message. Groups are small (at most [`MAX_BATCH`]) and touch few
+    /// categories, so a linear scan does.
+    pub fn category_growth(&self) -> Vec<CategoryGrowth<'a>> {
+        let mut growth: Vec<CategoryGrowth<'a>> = Vec::new();
+        for append in &self.appends {
+            let category = append.request.message.stream_name.category();
+            let streams = i64::from(append.positions.position == 0);
+            match growth.iter_mut().find(|g| g.category == category) {
+                Some(g) => {
+                    g.messages += 1;
+                    g.streams += streams;
+                }
+                None => growth.push(CategoryGrowth {
+                    category,
+                    messages: 1,
+                    streams,
+                }),
+            }
+        }
+        growth
+    }
+}
+
+/// What one group adds to one category's counters: messages, and streams that got their first
+/// message. The namespace's totals grow by the sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoryGrowth<'a> {
+    pub category: &'a str,
+    pub messages: i64,
+    pub streams: i64,
+}
+
 /// Decides a group of writes: for each request in order, idempotency, then the version check,
 /// then the append (SPEC §6.3), each request seeing the appends of the ones before it.
 pub fn decide<'a>(
@@ -241,6 +277,45 @@ mod tests {
 
     use super::*;
     use crate::stream::StreamName;
+
+    /// Each category grows by its appends and by the streams whose first message the group
+    /// holds, however many of the group's appends those streams get; refusals add nothing.
+    #[test]
+    fn category_growth_counts_messages_and_new_streams() {
+        let group = [
+            request("a-1", None, None),
+            request("a-1", None, None),
+            request("b-1", None, None),
+            request("a-2", None, Some(4)),
+            request("a-3", None, None),
+            request("b", None, None),
+        ];
+        let mut known = Known {
+            next_global_position: 10,
+            ..Known::default()
+        };
+        known.versions.insert("a-2", 4);
+        known.versions.insert("a-3", 0);
+        let decision = decide(&group, known);
+        assert_eq!(
+            decision.category_growth(),
+            [
+                CategoryGrowth {
+                    category: "a",
+                    messages: 4,
+                    streams: 1
+                },
+                CategoryGrowth {
+                    category: "b",
+                    messages: 2,
+                    streams: 2
+                },
+            ]
+        );
+        let conflicting = [request("c-1", None, Some(3))];
+        let refused = decide(&conflicting, Known::default());
+        assert!(refused.category_growth().is_empty());
+    }
 
     fn request(stream: &str, id: Option<MessageId>, expected: Option<i64>) -> WriteRequest {
         request_typed(stream, "Tested", id, expected)

@@ -467,7 +467,7 @@ impl Shared {
             return count;
         }
         let conn = self.location.open_reader(&self.key)?;
-        reads::message_count(&conn)
+        reads::message_count_of_any_version(&conn)
     }
 
     /// The writer's hold on the gate for one transaction (see the module documentation).

@@ -6,11 +6,9 @@
 //! listings, `(category, global_position)` for category reads, the primary key for whole-
 //! namespace reads. The unit tests below check those plans.
 
-use std::collections::BTreeMap;
-
 use messagedb_core::{
-    category, CategoryQuery, CategorySummary, Message, MessageId, StartAt, StreamQuery,
-    StreamSummary, StreamsQuery, Timestamp,
+    CategoryQuery, CategorySummary, Message, MessageId, StartAt, StreamQuery, StreamSummary,
+    StreamsQuery, Timestamp,
 };
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -202,45 +200,40 @@ pub(crate) fn list_streams(
     Ok(streams)
 }
 
-/// `ns.categories`: per-stream counts from the `(stream_name, position)` index (no table
-/// access), folded into categories. Streams of one category are not contiguous in name order
-/// (`a` < `a+x` < `a-1`), hence the map.
+/// `ns.categories`, from the category counters (one row per category with messages), in
+/// bytewise order (the primary key's BINARY collation on UTF-8).
 pub(crate) fn list_categories(conn: &Connection) -> rusqlite::Result<Vec<CategorySummary>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT stream_name, count(*) FROM messages GROUP BY stream_name")?;
-    let mut rows = stmt.query([])?;
-    let mut categories: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    while let Some(row) = rows.next()? {
-        let name = category(text(row, 0)?);
-        let count: i64 = row.get(1)?;
-        let count = u64::try_from(count).unwrap_or(0);
-        match categories.get_mut(name) {
-            Some(totals) => {
-                totals.0 += count;
-                totals.1 += 1;
-            }
-            None => {
-                categories.insert(name.to_owned(), (count, 1));
-            }
-        }
-    }
-    Ok(categories
-        .into_iter()
-        .map(
-            |(category, (message_count, stream_count))| CategorySummary {
-                category,
-                message_count,
-                stream_count,
-            },
-        )
-        .collect())
+    let mut stmt = conn.prepare_cached(
+        "SELECT category, message_count, stream_count FROM categories ORDER BY category",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(CategorySummary {
+            category: row.get(0)?,
+            message_count: count(row.get(1)?),
+            stream_count: count(row.get(2)?),
+        })
+    })?;
+    rows.collect()
 }
 
+/// The namespace's message count, from the counter row.
 pub(crate) fn message_count(conn: &Connection) -> rusqlite::Result<u64> {
-    let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM messages")?
+    let messages: i64 = conn
+        .prepare_cached("SELECT message_count FROM counter")?
         .query_row([], |row| row.get(0))?;
-    Ok(u64::try_from(count).unwrap_or(0))
+    Ok(count(messages))
+}
+
+/// The message count of a database that may not have been migrated (a namespace deleted
+/// without being opened since an upgrade): the counter row from schema version 2 on, else a
+/// count of the rows.
+pub(crate) fn message_count_of_any_version(conn: &Connection) -> rusqlite::Result<u64> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version >= 2 {
+        return message_count(conn);
+    }
+    let messages: i64 = conn.query_row("SELECT count(*) FROM messages", [], |row| row.get(0))?;
+    Ok(count(messages))
 }
 
 /// The highest stored global position, 0 for an empty namespace (primary-key lookup).
@@ -249,24 +242,21 @@ pub(crate) fn head(conn: &Connection) -> rusqlite::Result<i64> {
         .query_row([], |row| row.get(0))
 }
 
-/// `ns.info` numbers, from one snapshot.
+/// `ns.info` numbers: the counter row, one statement (so one snapshot).
 pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<Totals> {
-    let tx = conn.unchecked_transaction()?;
-    let message_count = message_count(&tx)?;
-    let stream_count: i64 = tx
-        .prepare_cached("SELECT count(DISTINCT stream_name) FROM messages")?
-        .query_row([], |row| row.get(0))?;
-    let last_activity = tx
-        .prepare_cached("SELECT time FROM messages ORDER BY global_position DESC LIMIT 1")?
-        .query_row([], |row| row.get(0))
-        .optional()?
-        .map(Timestamp::from_micros);
-    tx.commit()?;
-    Ok(Totals {
-        message_count,
-        stream_count: u64::try_from(stream_count).unwrap_or(0),
-        last_activity,
-    })
+    conn.prepare_cached("SELECT message_count, stream_count, last_time FROM counter")?
+        .query_row([], |row| {
+            Ok(Totals {
+                message_count: count(row.get(0)?),
+                stream_count: count(row.get(1)?),
+                last_activity: row.get::<_, Option<i64>>(2)?.map(Timestamp::from_micros),
+            })
+        })
+}
+
+/// A stored count (never negative) as the API's type.
+fn count(stored: i64) -> u64 {
+    u64::try_from(stored).unwrap_or(0)
 }
 
 /// A scan's limit as SQLite's `LIMIT` (-1 = none).

@@ -17,7 +17,10 @@ pub(crate) const REGISTRY: Schema = Schema {
 };
 
 pub(crate) const NAMESPACE: Schema = Schema {
-    migrations: &[include_str!("sql/namespace_v1.sql")],
+    migrations: &[
+        include_str!("sql/namespace_v1.sql"),
+        include_str!("sql/namespace_v2.sql"),
+    ],
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +77,49 @@ mod tests {
         let err = NAMESPACE.migrate(&mut conn).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "store schema version 7 is newer than this messagedb supports (1)"
+            "store schema version 7 is newer than this messagedb supports (2)"
         );
+    }
+
+    /// A database written by version 1 (no counters) gets exact counters from its messages.
+    #[test]
+    fn version_2_fills_the_counters_from_the_messages() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let version_1 = Schema {
+            migrations: &NAMESPACE.migrations[..1],
+        };
+        version_1.migrate(&mut conn).unwrap();
+        let rows = [
+            (3, 0, "b-1", "b", 30),
+            (5, 0, "a-1", "a", 50),
+            (7, 1, "a-1", "a", 70),
+            (8, 0, "a-2", "a", 80),
+            (9, 4, "b", "b", 60),
+        ];
+        for (gpos, pos, stream, category, time) in rows {
+            conn.execute(
+                "INSERT INTO messages (global_position, position, stream_name, category, type, \
+                 id, data, time) VALUES (?1, ?2, ?3, ?4, 'T', randomblob(16), '{}', ?5)",
+                rusqlite::params![gpos, pos, stream, category, time],
+            )
+            .unwrap();
+        }
+        NAMESPACE.migrate(&mut conn).unwrap();
+        let totals = crate::reads::totals(&conn).unwrap();
+        assert_eq!((totals.message_count, totals.stream_count), (5, 4));
+        assert_eq!(totals.last_activity.map(|t| t.as_micros()), Some(60));
+        let categories: Vec<_> = crate::reads::list_categories(&conn)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.category, c.message_count, c.stream_count))
+            .collect();
+        assert_eq!(categories, [("a".to_owned(), 3, 2), ("b".to_owned(), 2, 2)]);
+        let empty = Connection::open_in_memory().map(|mut c| {
+            NAMESPACE.migrate(&mut c).unwrap();
+            crate::reads::totals(&c).unwrap()
+        });
+        let empty = empty.unwrap();
+        assert_eq!((empty.message_count, empty.stream_count), (0, 0));
+        assert!(empty.last_activity.is_none());
     }
 }

@@ -21,13 +21,14 @@
 //! any of them rolls the whole transaction back and every request of the group gets a backend
 //! error, like a failed `COMMIT`.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use messagedb_core::write::{gather, Append, Queued, StoredId, QUEUE_CAPACITY};
 use messagedb_core::{
-    decide, Committed, ImportError, ImportRecord, Known, Lookups, Positions, StoreError, Timestamp,
-    WriteOutcome, WriteRequest,
+    decide, Committed, Decision, ImportError, ImportRecord, Known, Lookups, Positions, StoreError,
+    Timestamp, WriteOutcome, WriteRequest,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
@@ -302,9 +303,7 @@ impl Writer {
         for append in &decision.appends {
             insert(&tx, append, now)?;
         }
-        // The counter row is not moved here: the appended rows themselves say where the next
-        // position is (see `next_global_position`). Only `clear`, which removes rows, and
-        // `import` must write it. One page and one statement less per commit.
+        count_appends(&tx, &decision, now)?;
         tx.commit()?;
         self.next_global_position = decision.next_global_position;
         shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -357,6 +356,36 @@ fn read_known<'a>(
     Ok(known)
 }
 
+/// Adds a group's appends to the counters (SPEC §16.3), in its transaction: one upsert per
+/// category the group touches and one update of the counter row, whatever the group's size.
+/// The appends are the namespace's newest messages, so the last one is its last activity.
+fn count_appends(conn: &Connection, decision: &Decision<'_>, time: i64) -> rusqlite::Result<()> {
+    let (mut messages, mut streams) = (0, 0);
+    let mut grow = conn.prepare_cached(GROW_CATEGORY)?;
+    for growth in decision.category_growth() {
+        grow.execute(params![growth.category, growth.messages, growth.streams])?;
+        messages += growth.messages;
+        streams += growth.streams;
+    }
+    conn.prepare_cached(
+        "UPDATE counter SET next_global_position = ?1, message_count = message_count + ?2, \
+         stream_count = stream_count + ?3, last_global_position = ?1 - 1, last_time = ?4",
+    )?
+    .execute(params![
+        decision.next_global_position,
+        messages,
+        streams,
+        time
+    ])?;
+    Ok(())
+}
+
+/// Adds `?2` messages and `?3` streams to category `?1`'s row, creating it if needed.
+const GROW_CATEGORY: &str = "INSERT INTO categories (category, message_count, stream_count) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (category) DO UPDATE SET \
+     message_count = message_count + excluded.message_count, \
+     stream_count = stream_count + excluded.stream_count";
+
 /// Inserts one row the write rule decided on.
 fn insert(conn: &Connection, append: &Append<'_>, time: i64) -> rusqlite::Result<()> {
     let request = append.request;
@@ -393,14 +422,14 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sqlite)?;
-        let mut highest = 0;
+        let mut counts = ImportCounts::default();
         for (index, record) in records.iter().enumerate() {
+            counts.add(&tx, record).map_err(sqlite)?;
             import_one(&tx, record, index)?;
-            highest = highest.max(record.global_position);
         }
         // Never backwards: an import below the head leaves the counter where it was.
-        let next = self.next_global_position.max(highest + 1);
-        save_counter(&tx, next).map_err(sqlite)?;
+        let next = self.next_global_position.max(counts.highest.0 + 1);
+        counts.save(&tx, next).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         self.next_global_position = next;
         shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -433,9 +462,14 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(error::sqlite)?;
-        tx.execute("DELETE FROM messages", [])
+        tx.execute_batch("DELETE FROM messages; DELETE FROM categories")
             .map_err(error::sqlite)?;
-        save_counter(&tx, self.next_global_position).map_err(error::sqlite)?;
+        tx.prepare_cached(
+            "UPDATE counter SET next_global_position = ?1, message_count = 0, stream_count = 0, \
+             last_global_position = 0, last_time = NULL",
+        )
+        .and_then(|mut stmt| stmt.execute([self.next_global_position]))
+        .map_err(error::sqlite)?;
         tx.commit().map_err(error::sqlite)?;
         shared.publisher.ended(&shared.id);
         drop(gate);
@@ -509,17 +543,71 @@ fn import_one(conn: &Connection, record: &ImportRecord, index: usize) -> Result<
     Ok(())
 }
 
-/// Writes the counter row. Appends do not move it (their rows are the record); it is saved
-/// before rows are removed (`clear`) and when an import moves it.
-fn save_counter(conn: &Connection, next: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE counter SET next_global_position = ?1")?
-        .execute([next])?;
-    Ok(())
+/// What an import batch adds to the counters, gathered record by record before each is
+/// inserted, and saved once per batch.
+#[derive(Default)]
+struct ImportCounts<'a> {
+    /// The streams of the batch so far, and whether each is new (had no message before).
+    streams: HashMap<&'a str, bool>,
+    /// Per category: messages, new streams.
+    categories: HashMap<&'a str, (i64, i64)>,
+    /// The highest global position of the batch and its record's time.
+    highest: (i64, i64),
 }
 
-/// The next global position to hand out: one past the highest stored position, or the
-/// counter row if that is larger (after a `clear` removed the rows, or an import below the
-/// head). Appends do not update the row, so the stored rows are what covers them.
+impl<'a> ImportCounts<'a> {
+    /// Counts `record`, before it is inserted: a stream is new if this is its first record in
+    /// the batch and it has no stored message (one index seek per stream of the batch). A
+    /// refused record fails the batch, so counting it first changes nothing that commits.
+    fn add(&mut self, conn: &Connection, record: &'a ImportRecord) -> rusqlite::Result<()> {
+        let stream = record.stream_name.as_str();
+        let new_stream = match self.streams.get(stream) {
+            Some(_) => false,
+            None => {
+                let stored = conn
+                    .prepare_cached("SELECT 1 FROM messages WHERE stream_name = ?1 LIMIT 1")?
+                    .exists([stream])?;
+                self.streams.insert(stream, !stored);
+                !stored
+            }
+        };
+        let category = self
+            .categories
+            .entry(record.stream_name.category())
+            .or_default();
+        category.0 += 1;
+        category.1 += i64::from(new_stream);
+        if record.global_position > self.highest.0 {
+            self.highest = (record.global_position, record.time.as_micros());
+        }
+        Ok(())
+    }
+
+    /// Saves the counts and the next global position `next`. The last activity moves only if
+    /// the batch reached above the highest stored position (an import may land below it).
+    fn save(&self, conn: &Connection, next: i64) -> rusqlite::Result<()> {
+        let mut grow = conn.prepare_cached(GROW_CATEGORY)?;
+        let (mut messages, mut streams) = (0, 0);
+        for (category, (added, new_streams)) in &self.categories {
+            grow.execute(params![category, added, new_streams])?;
+            messages += added;
+            streams += new_streams;
+        }
+        let (highest, time) = self.highest;
+        conn.prepare_cached(
+            "UPDATE counter SET next_global_position = ?1, message_count = message_count + ?2, \
+             stream_count = stream_count + ?3, \
+             last_time = CASE WHEN ?4 > last_global_position THEN ?5 ELSE last_time END, \
+             last_global_position = max(last_global_position, ?4)",
+        )?
+        .execute(params![next, messages, streams, highest, time])?;
+        Ok(())
+    }
+}
+
+/// The next global position to hand out: the counter row, which every transaction saves, or
+/// one past the highest stored position if that is larger (a database of schema version 1,
+/// whose appends did not save the row).
 fn next_global_position(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT max((SELECT next_global_position FROM counter), \
