@@ -5,10 +5,10 @@
 //! fresh, empty store; each case becomes its own `#[tokio::test]` (named `<area>::<case>`), so a
 //! failure names the behaviour that broke. Cases create the namespaces they need, never rely on
 //! `default`, and close the store when they finish. Cases live in one module per area:
-//! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`], and
-//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), and [`import`]
-//! (import batches and the forced-import clear). A tidy test (`tidy.rs`) fails when a case is not
-//! listed in the macro.
+//! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`],
+//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), [`import`]
+//! (import batches and the forced-import clear), and [`batches`] (`stream.writeBatch`). A tidy
+//! test (`tidy.rs`) fails when a case is not listed in the macro.
 //!
 //! ```text
 //! mod in_memory {
@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use messagedb_core::Store;
 
+pub mod batches;
 pub mod categories;
 pub mod import;
 pub mod listing;
@@ -177,6 +178,14 @@ macro_rules! store_conformance_tests {
                 deletion_ends_the_namespace,
                 head_is_the_highest_committed_global_position,
                 head_covers_every_reported_commit,
+            }
+            batches {
+                entries_land_in_order,
+                a_stale_expected_version_writes_nothing,
+                conditions_fail_on_the_lowest_match,
+                concurrent_guarded_batches_have_one_winner,
+                retries_and_duplicates,
+                batches_are_seen_whole,
             }
             import {
                 records_keep_every_field,

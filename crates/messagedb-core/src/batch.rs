@@ -5,6 +5,7 @@
 //! (`write::decide`) executes them (§17.2). A `stream.write` is a batch of one whose only expected
 //! version, if any, is its own stream's.
 
+use crate::message::Positions;
 use crate::stream::StreamName;
 use crate::write::WriteRequest;
 
@@ -58,6 +59,14 @@ impl ConditionQuery {
                 .as_deref()
                 .is_none_or(|wanted| correlation == Some(wanted))
     }
+}
+
+/// What a batch did: where each entry is, in entry order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub positions: Vec<Positions>,
+    /// `false` for an idempotent retry: the entries were stored before, nothing was written.
+    pub appended: bool,
 }
 
 /// The lowest stored message that made a condition fail.

@@ -17,6 +17,7 @@ pub mod time;
 pub mod token;
 pub mod write;
 
+pub use batch::{AppendCondition, BatchOutcome, BatchRequest, ConditionMatch, ConditionQuery};
 pub use group::{hash_64, ConsumerGroup};
 pub use message::{Message, MessageId, NewMessage, Positions, WriteOutcome};
 pub use namespace::{
@@ -30,7 +31,9 @@ pub use store::{
 pub use stream::{cardinal_id, category, stream_id, StreamName};
 pub use time::Timestamp;
 pub use token::{Token, TokenError, TokenHash};
-pub use write::{decide, CategoryGrowth, Decision, Known, Lookups, WriteRequest};
+pub use write::{
+    decide, CategoryGrowth, Decision, Known, Lookups, Unit, UnitOutcome, WriteRequest,
+};
 
 /// The crate semver, reported by `sys.version`, `/version` and the `Server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::batch::{BatchOutcome, BatchRequest, ConditionMatch};
 use crate::group::ConsumerGroup;
 use crate::message::{Message, MessageId, NewMessage, WriteOutcome};
 use crate::namespace::{NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary};
@@ -208,6 +209,10 @@ pub enum StoreError {
     /// The id is already used by a message of another stream or type; `stream` is that message's.
     #[error("message id {id} already exists in stream {stream}")]
     DuplicateMessageId { id: MessageId, stream: String },
+    /// A batch's append condition matched a message written after `after` (SPEC §17.2): the
+    /// lowest such message.
+    #[error("Append condition failed: a matching message was written at global position {}", .0.global_position)]
+    AppendConditionFailed(ConditionMatch),
     /// A storage failure. The detail is logged, not shown to clients.
     #[error("{0}")]
     Backend(Arc<dyn StdError + Send + Sync>),
@@ -308,6 +313,15 @@ pub trait Store: Send + Sync + 'static {
         ns: &NamespaceId,
         message: NewMessage,
     ) -> Result<WriteOutcome, StoreError>;
+
+    /// Appends a batch atomically and durably (SPEC §17.2): idempotent retry, expected
+    /// versions, the append condition, then every entry in order, serialized with every other
+    /// write of the namespace. Returns only after the commit is durable.
+    async fn write_batch(
+        &self,
+        ns: &NamespaceId,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome, StoreError>;
 
     async fn read_stream(
         &self,

@@ -17,13 +17,15 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::batch::{AppendCondition, BatchOutcome, BatchRequest, ConditionMatch};
 use crate::group::hash_64;
 use crate::message::{MessageId, NewMessage, Positions, WriteOutcome};
 use crate::store::StoreError;
-use crate::stream::cardinal_id;
+use crate::stream::{cardinal_id, StreamName};
 
-/// The most requests one transaction takes: large enough to amortise the commit's sync, small
-/// enough that the first request of a group is not kept waiting behind thousands of others.
+/// The most messages one transaction takes (plus at most one batch): large enough to amortise
+/// the commit's sync, small enough that the first request of a group is not kept waiting behind
+/// thousands of others.
 pub const MAX_BATCH: usize = 256;
 
 /// Requests a namespace's writer queue holds; beyond this, callers wait (asynchronously) to
@@ -79,30 +81,81 @@ pub struct StoredId<'a> {
     pub positions: Positions,
 }
 
+/// One atomic unit of a group: a `stream.write`, or a `stream.writeBatch` (SPEC §17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit<'a> {
+    Write(&'a WriteRequest),
+    Batch(&'a BatchRequest),
+}
+
+impl<'a> From<&'a WriteRequest> for Unit<'a> {
+    fn from(request: &'a WriteRequest) -> Unit<'a> {
+        Unit::Write(request)
+    }
+}
+
+impl<'a> From<&'a BatchRequest> for Unit<'a> {
+    fn from(batch: &'a BatchRequest) -> Unit<'a> {
+        Unit::Batch(batch)
+    }
+}
+
+impl<'a> Unit<'a> {
+    /// The messages the unit would append, in order.
+    pub fn entries(self) -> &'a [WriteRequest] {
+        match self {
+            Unit::Write(request) => std::slice::from_ref(request),
+            Unit::Batch(batch) => &batch.entries,
+        }
+    }
+
+    /// Whether the unit is a plain append: one message, no supplied id, no expected version.
+    pub fn is_plain_append(self) -> bool {
+        matches!(self, Unit::Write(request) if is_plain_append(request))
+    }
+}
+
 /// What a group needs read from storage, under the namespace's write lock, before [`decide`].
 #[derive(Debug, Default)]
 pub struct Lookups<'a> {
     /// The supplied ids, in arrival order (repeats included; a lookup may dedup).
     pub ids: Vec<MessageId>,
-    /// Every stream the group writes, once each, in first-arrival order.
+    /// Every stream the group writes or checks, once each, in first-arrival order.
     pub streams: Vec<&'a str>,
+    /// The append conditions, with the index of their unit in the group: for each, the lowest
+    /// stored message after `after` that matches (see [`Known::condition_matches`]).
+    pub conditions: Vec<(usize, &'a AppendCondition)>,
 }
 
 impl<'a> Lookups<'a> {
-    pub fn of(group: impl IntoIterator<Item = &'a WriteRequest>) -> Lookups<'a> {
+    pub fn of<U: Into<Unit<'a>>>(group: impl IntoIterator<Item = U>) -> Lookups<'a> {
         let mut lookups = Lookups::default();
-        for request in group {
-            if request.has_supplied_id() {
-                lookups.ids.push(request.id);
+        for (index, unit) in group.into_iter().enumerate() {
+            let unit = unit.into();
+            for request in unit.entries() {
+                if request.has_supplied_id() {
+                    lookups.ids.push(request.id);
+                }
+                lookups.add_stream(request.message.stream_name.as_str());
             }
-            let stream = request.message.stream_name.as_str();
-            // Groups are small (at most MAX_BATCH) and usually touch a few streams: a linear
-            // scan beats hashing here and allocates nothing more.
-            if !lookups.streams.contains(&stream) {
-                lookups.streams.push(stream);
+            if let Unit::Batch(batch) = unit {
+                for (stream, _) in &batch.expected_versions {
+                    lookups.add_stream(stream.as_str());
+                }
+                if let Some(condition) = &batch.condition {
+                    lookups.conditions.push((index, condition));
+                }
             }
         }
         lookups
+    }
+
+    fn add_stream(&mut self, stream: &'a str) {
+        // Groups are small (at most MAX_BATCH units) and usually touch a few streams: a linear
+        // scan beats hashing here and allocates nothing more.
+        if !self.streams.contains(&stream) {
+            self.streams.push(stream);
+        }
     }
 }
 
@@ -114,6 +167,9 @@ pub struct Known<'a> {
     /// The version (highest position) of each stream of [`Lookups::streams`] that has
     /// messages; a stream absent here is empty (version -1).
     pub versions: HashMap<&'a str, i64>,
+    /// For each condition of [`Lookups::conditions`] (by unit index), the lowest stored message
+    /// with a global position above `after` that matches its query; absent when none does.
+    pub condition_matches: HashMap<usize, ConditionMatch>,
     /// The global position the next append takes.
     pub next_global_position: i64,
 }
@@ -121,17 +177,51 @@ pub struct Known<'a> {
 /// One row to insert: the request and where it lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Append<'a> {
-    /// The index of the request in the group.
+    /// The index of the unit in the group.
     pub index: usize,
     pub request: &'a WriteRequest,
     pub positions: Positions,
 }
 
+/// What a unit of a group did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitOutcome {
+    Write(WriteOutcome),
+    Batch(BatchOutcome),
+}
+
+impl UnitOutcome {
+    /// The outcome of a [`Unit::Write`].
+    pub fn into_write(self) -> WriteOutcome {
+        match self {
+            UnitOutcome::Write(outcome) => outcome,
+            UnitOutcome::Batch(batch) => WriteOutcome::AlreadyWritten(batch.positions[0]),
+        }
+    }
+
+    /// The outcome of a [`Unit::Batch`].
+    pub fn into_batch(self) -> BatchOutcome {
+        match self {
+            UnitOutcome::Batch(batch) => batch,
+            UnitOutcome::Write(outcome) => BatchOutcome {
+                positions: vec![outcome.positions()],
+                appended: matches!(outcome, WriteOutcome::Appended(_)),
+            },
+        }
+    }
+}
+
+impl PartialEq<WriteOutcome> for UnitOutcome {
+    fn eq(&self, other: &WriteOutcome) -> bool {
+        matches!(self, UnitOutcome::Write(outcome) if outcome == other)
+    }
+}
+
 /// The outcome of a group.
 #[derive(Debug)]
 pub struct Decision<'a> {
-    /// One outcome per request, in group order.
-    pub outcomes: Vec<Result<WriteOutcome, StoreError>>,
+    /// One outcome per unit, in group order.
+    pub outcomes: Vec<Result<UnitOutcome, StoreError>>,
     /// The rows to insert, in ascending global position (= group order).
     pub appends: Vec<Append<'a>>,
     /// The next global position after the group's appends.
@@ -174,24 +264,25 @@ pub struct CategoryGrowth<'a> {
     pub streams: i64,
 }
 
-/// Decides a group of writes: for each request in order, idempotency, then the version check,
-/// then the append (SPEC §6.3), each request seeing the appends of the ones before it.
-pub fn decide<'a>(
-    group: impl IntoIterator<Item = &'a WriteRequest>,
+/// Decides a group: for each unit in order, idempotency, then the version checks, then (for a
+/// batch) the append condition, then the append (SPEC §6.3, §17.2), each unit seeing the appends
+/// of the ones before it. A refused unit changes nothing.
+pub fn decide<'a, U: Into<Unit<'a>>>(
+    group: impl IntoIterator<Item = U>,
     mut known: Known<'a>,
 ) -> Decision<'a> {
     let group = group.into_iter();
     let mut outcomes = Vec::with_capacity(group.size_hint().0);
     let mut appends = Vec::with_capacity(group.size_hint().0);
-    for (index, request) in group.enumerate() {
-        let outcome = decide_one(request, &mut known);
-        if let Ok(WriteOutcome::Appended(positions)) = outcome {
-            appends.push(Append {
-                index,
-                request,
-                positions,
-            });
-        }
+    for (index, unit) in group.enumerate() {
+        let outcome = match unit.into() {
+            Unit::Write(request) => {
+                decide_write(request, index, &mut known, &mut appends).map(UnitOutcome::Write)
+            }
+            Unit::Batch(batch) => {
+                decide_batch(batch, index, &mut known, &mut appends).map(UnitOutcome::Batch)
+            }
+        };
         outcomes.push(outcome);
     }
     Decision {
@@ -201,9 +292,11 @@ pub fn decide<'a>(
     }
 }
 
-fn decide_one<'a>(
+fn decide_write<'a>(
     request: &'a WriteRequest,
+    index: usize,
     known: &mut Known<'a>,
+    appends: &mut Vec<Append<'a>>,
 ) -> Result<WriteOutcome, StoreError> {
     let message = &request.message;
     let stream = message.stream_name.as_str();
@@ -212,22 +305,131 @@ fn decide_one<'a>(
             if stored.stream == stream && stored.message_type == message.message_type.as_str() {
                 return Ok(WriteOutcome::AlreadyWritten(stored.positions));
             }
-            return Err(StoreError::DuplicateMessageId {
-                id: request.id,
-                stream: stored.stream.clone().into_owned(),
-            });
+            return Err(duplicate(request, stored));
         }
     }
-    let version = known.versions.get(stream).copied().unwrap_or(-1);
     if let Some(expected) = message.expected_version {
-        if expected != version {
-            return Err(StoreError::VersionConflict {
-                stream: message.stream_name.clone(),
-                expected,
-                actual: version,
-            });
+        check_version(known, &message.stream_name, expected)?;
+    }
+    Ok(WriteOutcome::Appended(append(
+        request, index, known, appends,
+    )))
+}
+
+fn decide_batch<'a>(
+    batch: &'a BatchRequest,
+    index: usize,
+    known: &mut Known<'a>,
+    appends: &mut Vec<Append<'a>>,
+) -> Result<BatchOutcome, StoreError> {
+    // 1. Idempotent retry: every entry's id stored with the same stream and type, in the same
+    //    order; otherwise the first entry whose id is stored at all is a duplicate.
+    if let Some(positions) = already_written(batch, known) {
+        return Ok(BatchOutcome {
+            positions,
+            appended: false,
+        });
+    }
+    for request in batch.entries.iter().filter(|r| r.has_supplied_id()) {
+        if let Some(stored) = known.ids.get(&request.id) {
+            return Err(duplicate(request, stored));
         }
     }
+    // 2. Expected versions, in the order given.
+    for (stream, expected) in &batch.expected_versions {
+        check_version(known, stream, *expected)?;
+    }
+    // 3. The condition: a stored match (the backend found the lowest), else an earlier append of
+    //    this group (all of which come after every stored message).
+    if let Some(condition) = &batch.condition {
+        if let Some(found) = known.condition_matches.get(&index) {
+            return Err(StoreError::AppendConditionFailed(found.clone()));
+        }
+        let earlier = appends.iter().find(|a| {
+            let message = &a.request.message;
+            a.positions.global_position > condition.after
+                && condition.query.matches(
+                    message.stream_name.as_str(),
+                    message.stream_name.category(),
+                    &message.message_type,
+                    a.request.correlation.as_deref(),
+                )
+        });
+        if let Some(found) = earlier {
+            return Err(StoreError::AppendConditionFailed(ConditionMatch {
+                global_position: found.positions.global_position,
+                stream: found.request.message.stream_name.as_str().to_owned(),
+                message_type: found.request.message.message_type.clone(),
+            }));
+        }
+    }
+    // 4. Append every entry, in order.
+    let positions = batch
+        .entries
+        .iter()
+        .map(|request| append(request, index, known, appends))
+        .collect();
+    Ok(BatchOutcome {
+        positions,
+        appended: true,
+    })
+}
+
+/// The original positions of a batch that was written before (same ids, streams and types, in
+/// the same order of global positions), or `None`.
+fn already_written(batch: &BatchRequest, known: &Known<'_>) -> Option<Vec<Positions>> {
+    let mut positions = Vec::with_capacity(batch.entries.len());
+    for request in &batch.entries {
+        if !request.has_supplied_id() {
+            return None;
+        }
+        let stored = known.ids.get(&request.id)?;
+        if stored.stream != request.message.stream_name.as_str()
+            || stored.message_type != request.message.message_type.as_str()
+        {
+            return None;
+        }
+        if positions
+            .last()
+            .is_some_and(|p: &Positions| p.global_position >= stored.positions.global_position)
+        {
+            return None;
+        }
+        positions.push(stored.positions);
+    }
+    Some(positions)
+}
+
+fn duplicate(request: &WriteRequest, stored: &StoredId<'_>) -> StoreError {
+    StoreError::DuplicateMessageId {
+        id: request.id,
+        stream: stored.stream.clone().into_owned(),
+    }
+}
+
+fn check_version(known: &Known<'_>, stream: &StreamName, expected: i64) -> Result<(), StoreError> {
+    let actual = known.versions.get(stream.as_str()).copied().unwrap_or(-1);
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict {
+            stream: stream.clone(),
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Appends `request` at its stream's next position and the next global position.
+fn append<'a>(
+    request: &'a WriteRequest,
+    index: usize,
+    known: &mut Known<'a>,
+    appends: &mut Vec<Append<'a>>,
+) -> Positions {
+    let message = &request.message;
+    let stream = message.stream_name.as_str();
+    let version = known.versions.get(stream).copied().unwrap_or(-1);
     let positions = Positions {
         position: version + 1,
         global_position: known.next_global_position,
@@ -244,20 +446,32 @@ fn decide_one<'a>(
             },
         );
     }
-    Ok(WriteOutcome::Appended(positions))
+    appends.push(Append {
+        index,
+        request,
+        positions,
+    });
+    positions
 }
 
-/// Group commit: moves queued writes into `group` (which holds the first one already) while the
-/// queue has some ready and the group is below [`MAX_BATCH`]. `try_next` returns the next queued
-/// item without waiting; an item that is not a write ends the group and is returned, to run
-/// after the group commits, so everything keeps arrival order.
+/// Group commit: moves queued units into `group` (which holds the first one already) while the
+/// queue has some ready and the group holds fewer than [`MAX_BATCH`] messages (`rows` says how
+/// many a unit holds: one for a write, its entries for a batch; a unit that crosses the limit
+/// still joins, so a group holds at most `MAX_BATCH` plus one batch). `try_next` returns the
+/// next queued item without waiting; an item that is not a write ends the group and is
+/// returned, to run after the group commits, so everything keeps arrival order.
 pub fn gather<W, C>(
     group: &mut Vec<W>,
+    rows: impl Fn(&W) -> usize,
     mut try_next: impl FnMut() -> Option<Queued<W, C>>,
 ) -> Option<C> {
-    while group.len() < MAX_BATCH {
+    let mut total: usize = group.iter().map(&rows).sum();
+    while total < MAX_BATCH {
         match try_next()? {
-            Queued::Write(write) => group.push(write),
+            Queued::Write(write) => {
+                total += rows(&write);
+                group.push(write);
+            }
             Queued::Other(other) => return Some(other),
         }
     }
@@ -276,7 +490,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::stream::StreamName;
 
     /// Each category grows by its appends and by the streams whose first message the group
     /// holds, however many of the group's appends those streams get; refusals add nothing.
@@ -452,7 +665,7 @@ mod tests {
         queue.push_back(Queued::Other("stop"));
         queue.push_back(Queued::Write(9));
         let mut group = vec![0];
-        let other = gather(&mut group, || queue.pop_front());
+        let other = gather(&mut group, |_| 1, || queue.pop_front());
         assert_eq!(group, vec![0, 1, 2, 3]);
         assert_eq!(other, Some("stop"));
         assert_eq!(
@@ -464,9 +677,17 @@ mod tests {
         let mut queue: std::collections::VecDeque<Queued<usize, ()>> =
             (1..MAX_BATCH + 5).map(Queued::Write).collect();
         let mut group = vec![0];
-        assert!(gather(&mut group, || queue.pop_front()).is_none());
+        assert!(gather(&mut group, |_| 1, || queue.pop_front()).is_none());
         assert_eq!(group.len(), MAX_BATCH);
         assert_eq!(queue.len(), 5);
+
+        // Weighted by messages: a batch that crosses the limit still joins, then the group ends.
+        let mut queue: std::collections::VecDeque<Queued<usize, ()>> =
+            [100, 100, 100, 1].into_iter().map(Queued::Write).collect();
+        let mut group = vec![1];
+        assert!(gather(&mut group, |rows| *rows, || queue.pop_front()).is_none());
+        assert_eq!(group, vec![1, 100, 100, 100]);
+        assert_eq!(queue.len(), 1);
     }
 
     // ---- the model ----
@@ -521,12 +742,16 @@ mod tests {
         AlreadyWritten(Positions),
         Duplicate(String),
         Conflict(i64, i64),
+        BatchAppended(Vec<Positions>),
+        BatchRetried(Vec<Positions>),
+        ConditionFailed(i64),
     }
 
-    fn comparable(outcome: &Result<WriteOutcome, StoreError>) -> Outcome {
+    fn comparable(outcome: &Result<UnitOutcome, StoreError>) -> Outcome {
         match outcome {
-            Ok(WriteOutcome::Appended(p)) => Outcome::Appended(*p),
-            Ok(WriteOutcome::AlreadyWritten(p)) => Outcome::AlreadyWritten(*p),
+            Ok(UnitOutcome::Write(WriteOutcome::Appended(p))) => Outcome::Appended(*p),
+            Ok(UnitOutcome::Write(WriteOutcome::AlreadyWritten(p))) => Outcome::AlreadyWritten(*p),
+            Ok(UnitOutcome::Batch(batch)) => panic!("no batches here: {batch:?}"),
             Err(StoreError::DuplicateMessageId { stream, .. }) => {
                 Outcome::Duplicate(stream.clone())
             }
@@ -646,6 +871,377 @@ mod tests {
                 prop_assert_eq!(comparable(outcome), Outcome::Appended(expected));
             }
             prop_assert_eq!(decision.appends.len(), group.len());
+        }
+    }
+
+    // ---- batches (SPEC §17.2) ----
+
+    fn batch(entries: Vec<WriteRequest>) -> BatchRequest {
+        BatchRequest {
+            entries,
+            expected_versions: Vec::new(),
+            condition: None,
+        }
+    }
+
+    fn stream(name: &str) -> StreamName {
+        StreamName::parse(name).unwrap()
+    }
+
+    fn category_condition(after: i64, category: &str) -> AppendCondition {
+        AppendCondition {
+            after,
+            query: crate::batch::ConditionQuery {
+                categories: vec![category.to_owned()],
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Checklist 144: three entries over two streams take consecutive global positions and each
+    /// stream's next positions, in entry order.
+    #[test]
+    fn a_batch_appends_in_entry_order() {
+        let b = batch(vec![
+            request("order-7", None, None),
+            request("stock-3", None, None),
+            request("order-7", None, None),
+        ]);
+        let mut known = Known {
+            next_global_position: 10,
+            ..Known::default()
+        };
+        known.versions.insert("stock-3", 11);
+        let decision = decide([&b], known);
+        let outcome = decision.outcomes[0].clone().unwrap().into_batch();
+        assert!(outcome.appended);
+        assert_eq!(outcome.positions, vec![at(0, 10), at(12, 11), at(1, 12)]);
+        assert_eq!(decision.appends.len(), 3);
+        assert_eq!(decision.next_global_position, 13);
+    }
+
+    /// Checklist 145: the second expected version mismatches: a conflict naming it, nothing
+    /// appended; a stream only checked (no entry) counts.
+    #[test]
+    fn a_batch_with_a_stale_version_writes_nothing() {
+        let mut b = batch(vec![request("order-7", None, None)]);
+        b.expected_versions = vec![(stream("order-7"), -1), (stream("stock-3"), 4)];
+        let mut known = Known {
+            next_global_position: 1,
+            ..Known::default()
+        };
+        known.versions.insert("stock-3", 5);
+        let decision = decide([&b], known);
+        assert!(
+            matches!(&decision.outcomes[0], Err(StoreError::VersionConflict { stream, expected: 4, actual: 5 }) if stream.as_str() == "stock-3"),
+            "{:?}",
+            decision.outcomes[0]
+        );
+        assert!(decision.appends.is_empty());
+        assert_eq!(decision.next_global_position, 1);
+    }
+
+    /// Checklist 146: a stored match fails the batch with it; a match appended earlier in the
+    /// same group does too; a match at or below `after` does not.
+    #[test]
+    fn conditions_see_stored_and_earlier_appends() {
+        let mut guarded = batch(vec![request("stock-3", None, None)]);
+        guarded.condition = Some(category_condition(5, "stock"));
+        let mut known = Known {
+            next_global_position: 20,
+            ..Known::default()
+        };
+        let found = ConditionMatch {
+            global_position: 7,
+            stream: "stock-1".into(),
+            message_type: "Tested".into(),
+        };
+        known.condition_matches.insert(0, found.clone());
+        let decision = decide([&guarded], known);
+        assert!(
+            matches!(&decision.outcomes[0], Err(StoreError::AppendConditionFailed(m)) if *m == found)
+        );
+
+        // Same group: a plain write to the category first, then the guarded batch.
+        let earlier = request("stock-9", None, None);
+        let group = [Unit::Write(&earlier), Unit::Batch(&guarded)];
+        let decision = decide(
+            group,
+            Known {
+                next_global_position: 20,
+                ..Known::default()
+            },
+        );
+        assert!(decision.outcomes[0].is_ok());
+        assert!(
+            matches!(&decision.outcomes[1], Err(StoreError::AppendConditionFailed(m)) if m.global_position == 20 && m.stream == "stock-9"),
+            "{:?}",
+            decision.outcomes[1]
+        );
+
+        // With `after` at that message, the batch goes through.
+        guarded.condition = Some(category_condition(20, "stock"));
+        let group = [Unit::Write(&earlier), Unit::Batch(&guarded)];
+        let decision = decide(
+            group,
+            Known {
+                next_global_position: 20,
+                ..Known::default()
+            },
+        );
+        assert_eq!(
+            decision.outcomes[1].clone().unwrap().into_batch().positions,
+            vec![at(0, 21)]
+        );
+    }
+
+    /// Checklist 148: a retried batch gets its original results and writes nothing; a batch
+    /// mixing a new and a stored id is a duplicate, naming the first stored one.
+    #[test]
+    fn batch_retries_and_duplicates() {
+        let (x, y, z) = (
+            MessageId::new_v7(),
+            MessageId::new_v7(),
+            MessageId::new_v7(),
+        );
+        let first = batch(vec![
+            request("a-1", Some(x), None),
+            request("b-1", Some(y), None),
+        ]);
+        let retry = first.clone();
+        let mixed = batch(vec![
+            request("a-1", Some(z), None),
+            request("b-1", Some(y), None),
+        ]);
+        let decision = decide(
+            [&first, &retry, &mixed],
+            Known {
+                next_global_position: 1,
+                ..Known::default()
+            },
+        );
+        let original = decision.outcomes[0].clone().unwrap().into_batch();
+        assert!(original.appended);
+        let retried = decision.outcomes[1].clone().unwrap().into_batch();
+        assert!(!retried.appended);
+        assert_eq!(retried.positions, original.positions);
+        assert!(
+            matches!(&decision.outcomes[2], Err(StoreError::DuplicateMessageId { id, stream }) if *id == y && stream == "b-1"),
+            "{:?}",
+            decision.outcomes[2]
+        );
+        assert_eq!(decision.appends.len(), 2, "only the first batch appended");
+    }
+
+    /// The model of a batch: all or nothing, checks in the §17.2 order.
+    fn model_batch(rows: &mut Vec<Row>, next: &mut i64, batch: &BatchRequest) -> Outcome {
+        let found = |id: &MessageId| rows.iter().find(|r| r.id == *id).cloned();
+        let mut original = Vec::new();
+        let mut all = true;
+        for request in &batch.entries {
+            match request
+                .has_supplied_id()
+                .then(|| found(&request.id))
+                .flatten()
+            {
+                Some(row)
+                    if row.stream == request.message.stream_name.as_str()
+                        && row.message_type == request.message.message_type
+                        && original.last().is_none_or(|p: &Positions| {
+                            p.global_position < row.positions.global_position
+                        }) =>
+                {
+                    original.push(row.positions)
+                }
+                _ => all = false,
+            }
+        }
+        if all {
+            return Outcome::BatchRetried(original);
+        }
+        for request in batch.entries.iter().filter(|r| r.has_supplied_id()) {
+            if let Some(row) = found(&request.id) {
+                return Outcome::Duplicate(row.stream);
+            }
+        }
+        let version = |rows: &Vec<Row>, stream: &str| {
+            rows.iter()
+                .filter(|r| r.stream == stream)
+                .map(|r| r.positions.position)
+                .max()
+                .unwrap_or(-1)
+        };
+        for (stream, expected) in &batch.expected_versions {
+            let actual = version(rows, stream.as_str());
+            if actual != *expected {
+                return Outcome::Conflict(*expected, actual);
+            }
+        }
+        if let Some(condition) = &batch.condition {
+            let hit = rows
+                .iter()
+                .filter(|r| r.positions.global_position > condition.after)
+                .find(|r| {
+                    let category = crate::stream::category(&r.stream);
+                    condition
+                        .query
+                        .matches(&r.stream, category, &r.message_type, None)
+                });
+            if let Some(row) = hit {
+                return Outcome::ConditionFailed(row.positions.global_position);
+            }
+        }
+        let mut appended = Vec::new();
+        for request in &batch.entries {
+            let stream = request.message.stream_name.as_str();
+            let positions = at(version(rows, stream) + 1, *next);
+            *next += 1;
+            rows.push(Row {
+                id: request.id,
+                stream: stream.to_owned(),
+                message_type: request.message.message_type.clone(),
+                positions,
+            });
+            appended.push(positions);
+        }
+        Outcome::BatchAppended(appended)
+    }
+
+    fn comparable_unit(outcome: &Result<UnitOutcome, StoreError>) -> Outcome {
+        match outcome {
+            Ok(UnitOutcome::Batch(b)) if b.appended => Outcome::BatchAppended(b.positions.clone()),
+            Ok(UnitOutcome::Batch(b)) => Outcome::BatchRetried(b.positions.clone()),
+            Err(StoreError::AppendConditionFailed(m)) => {
+                Outcome::ConditionFailed(m.global_position)
+            }
+            other => comparable(other),
+        }
+    }
+
+    /// A batch of 1–3 entries from the small pools, with random expected versions and
+    /// sometimes a condition on a category.
+    fn arb_batch(ids: Vec<MessageId>) -> impl Strategy<Value = BatchRequest> {
+        (
+            prop::collection::vec(arb_request(ids), 1..4),
+            prop::collection::vec((0..4usize, -1i64..3), 0..3),
+            prop::option::of((0i64..12, 0..2usize)),
+        )
+            .prop_map(|(entries, expected, condition)| {
+                // Entries of a batch never share a supplied id (the server refuses it), and
+                // batch entries carry no per-message expected version.
+                let mut seen = Vec::new();
+                let entries = entries
+                    .into_iter()
+                    .filter(|r| {
+                        !r.has_supplied_id()
+                            || !seen.contains(&r.id) && {
+                                seen.push(r.id);
+                                true
+                            }
+                    })
+                    .map(|mut r| {
+                        r.message.expected_version = None;
+                        r
+                    })
+                    .collect();
+                let names = ["a-1", "a-2", "b-1", "b"];
+                let mut expected_versions: Vec<(StreamName, i64)> = Vec::new();
+                for (s, v) in expected {
+                    if !expected_versions
+                        .iter()
+                        .any(|(n, _)| n.as_str() == names[s])
+                    {
+                        expected_versions.push((stream(names[s]), v));
+                    }
+                }
+                BatchRequest {
+                    entries,
+                    expected_versions,
+                    condition: condition.map(|(after, c)| category_condition(after, ["a", "b"][c])),
+                }
+            })
+    }
+
+    /// What a backend reads for the conditions of `lookups` from the model's rows.
+    fn read_matches(rows: &[Row], lookups: &Lookups<'_>, known: &mut Known<'_>) {
+        for (index, condition) in &lookups.conditions {
+            let hit = rows
+                .iter()
+                .filter(|r| r.positions.global_position > condition.after)
+                .filter(|r| {
+                    let category = crate::stream::category(&r.stream);
+                    condition
+                        .query
+                        .matches(&r.stream, category, &r.message_type, None)
+                })
+                .min_by_key(|r| r.positions.global_position);
+            if let Some(row) = hit {
+                known.condition_matches.insert(
+                    *index,
+                    ConditionMatch {
+                        global_position: row.positions.global_position,
+                        stream: row.stream.clone(),
+                        message_type: row.message_type.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Owned {
+        Write(WriteRequest),
+        Batch(BatchRequest),
+    }
+
+    fn arb_mixed_groups() -> impl Strategy<Value = Vec<Vec<Owned>>> {
+        let ids: Vec<MessageId> = (0..6).map(|_| MessageId::new_v7()).collect();
+        let unit = prop_oneof![
+            arb_request(ids.clone()).prop_map(Owned::Write),
+            arb_batch(ids).prop_map(Owned::Batch),
+        ];
+        prop::collection::vec(prop::collection::vec(unit, 1..8), 1..6)
+    }
+
+    proptest! {
+        /// Groups mixing writes and batches: `decide` agrees with the one-at-a-time model, and
+        /// its appends are exactly the model's new rows.
+        #[test]
+        fn batches_agree_with_the_model(groups in arb_mixed_groups()) {
+            let mut rows: Vec<Row> = Vec::new();
+            let mut next = 1;
+            for group in &groups {
+                let units: Vec<Unit<'_>> = group
+                    .iter()
+                    .map(|u| match u {
+                        Owned::Write(r) => Unit::Write(r),
+                        Owned::Batch(b) => Unit::Batch(b),
+                    })
+                    .collect();
+                let lookups = Lookups::of(units.iter().copied());
+                let mut known = read_known(&rows, &lookups, next);
+                read_matches(&rows, &lookups, &mut known);
+                let decision = decide(units.iter().copied(), known);
+                let before = rows.len();
+                let expected: Vec<Outcome> = group
+                    .iter()
+                    .map(|unit| match unit {
+                        Owned::Write(r) => model_write(&mut rows, &mut next, r),
+                        Owned::Batch(b) => model_batch(&mut rows, &mut next, b),
+                    })
+                    .collect();
+                let actual: Vec<Outcome> = decision.outcomes.iter().map(comparable_unit).collect();
+                prop_assert_eq!(actual, expected);
+                let appended: Vec<(MessageId, Positions)> = decision
+                    .appends
+                    .iter()
+                    .map(|a| (a.request.id, a.positions))
+                    .collect();
+                let model_rows: Vec<(MessageId, Positions)> =
+                    rows[before..].iter().map(|r| (r.id, r.positions)).collect();
+                prop_assert_eq!(appended, model_rows);
+                prop_assert_eq!(decision.next_global_position, next);
+            }
         }
     }
 }

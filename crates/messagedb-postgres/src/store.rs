@@ -22,10 +22,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
-    NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord, NamespaceSummary, NewMessage, Store,
-    StoreError, StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash,
-    WriteOutcome, WriteRequest,
+    BatchOutcome, BatchRequest, CategoryQuery, CategorySummary, CommitListener, ImportError,
+    ImportRecord, Message, NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord,
+    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
+    StreamsQuery, Timestamp, TokenHash, UnitOutcome, WriteOutcome, WriteRequest,
 };
 use tokio::sync::watch;
 use tokio_postgres::types::Type;
@@ -37,7 +37,7 @@ use crate::listen::{self, ListenerSlot};
 use crate::notify::{self, NamespaceEvent};
 use crate::reads;
 use crate::schema;
-use crate::writer::{Rejected, Writer};
+use crate::writer::{Rejected, Submission, Writer};
 
 /// The PostgreSQL store. Cheap to clone; every clone is the same store.
 #[derive(Clone)]
@@ -247,6 +247,28 @@ impl PostgresStore {
                 }
             }
         }
+    }
+
+    /// Hands a unit to the namespace's writer task on this instance, starting one if none runs,
+    /// and waits for its outcome.
+    async fn submit(
+        &self,
+        ns: &NamespaceId,
+        submission: Submission,
+    ) -> Result<UnitOutcome, StoreError> {
+        self.retry_if_gone(ns, submission, |handle, mut submission| async move {
+            loop {
+                let writer = handle.writer(&self.inner.pool, self.inner.writer_idle);
+                match writer.submit(submission).await {
+                    Ok(outcome) => return Attempt::Done(Ok(outcome)),
+                    Err(Rejected::Store(e)) => return Attempt::Done(Err(e)),
+                    Err(Rejected::Gone(returned)) => return Attempt::Gone(*returned),
+                    // The task had gone idle and ended: the next round starts a new one.
+                    Err(Rejected::Stopped(returned)) => submission = *returned,
+                }
+            }
+        })
+        .await
     }
 
     /// [`retry_if_gone`](Self::retry_if_gone) for an operation that reports `NsError`.
@@ -514,23 +536,18 @@ impl Store for PostgresStore {
         ns: &NamespaceId,
         message: NewMessage,
     ) -> Result<WriteOutcome, StoreError> {
-        self.retry_if_gone(
-            ns,
-            WriteRequest::new(message),
-            |handle, mut request| async move {
-                loop {
-                    let writer = handle.writer(&self.inner.pool, self.inner.writer_idle);
-                    match writer.submit(request).await {
-                        Ok(outcome) => return Attempt::Done(Ok(outcome)),
-                        Err(Rejected::Store(e)) => return Attempt::Done(Err(e)),
-                        Err(Rejected::Gone(returned)) => return Attempt::Gone(*returned),
-                        // The task had gone idle and ended: the next round starts a new one.
-                        Err(Rejected::Stopped(returned)) => request = *returned,
-                    }
-                }
-            },
-        )
-        .await
+        let submission = Submission::Write(WriteRequest::new(message));
+        let outcome = self.submit(ns, submission).await?;
+        Ok(outcome.into_write())
+    }
+
+    async fn write_batch(
+        &self,
+        ns: &NamespaceId,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome, StoreError> {
+        let outcome = self.submit(ns, Submission::Batch(batch)).await?;
+        Ok(outcome.into_batch())
     }
 
     async fn read_stream(

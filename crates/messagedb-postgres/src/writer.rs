@@ -37,12 +37,10 @@ use std::time::Duration;
 
 use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
-use messagedb_core::write::{
-    gather, is_plain_append, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY,
-};
+use messagedb_core::write::{gather, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY};
 use messagedb_core::{
-    decide, Known, Lookups, MessageId, NamespaceKey, Positions, StoreError, Timestamp,
-    WriteOutcome, WriteRequest,
+    decide, AppendCondition, BatchRequest, ConditionMatch, Known, Lookups, MessageId, NamespaceKey,
+    Positions, StoreError, Timestamp, Unit, UnitOutcome, WriteOutcome, WriteRequest,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
@@ -54,18 +52,34 @@ use crate::notify;
 use crate::reads::{self, Param};
 use crate::schema::{self, namespace_schema};
 
-/// The outcome of one request inside a batch.
-type Outcome = Result<WriteOutcome, NsError>;
-type Reply = oneshot::Sender<Result<WriteOutcome, Rejected>>;
+/// The outcome of one unit inside a group.
+type Outcome = Result<UnitOutcome, NsError>;
+type Reply = oneshot::Sender<Result<UnitOutcome, Rejected>>;
 
-/// Why a write was not appended.
+/// What a caller hands the writer: one unit of a group.
+pub(crate) enum Submission {
+    Write(WriteRequest),
+    /// A `stream.writeBatch` (SPEC §17).
+    Batch(BatchRequest),
+}
+
+impl Submission {
+    fn unit(&self) -> Unit<'_> {
+        match self {
+            Submission::Write(request) => Unit::Write(request),
+            Submission::Batch(batch) => Unit::Batch(batch),
+        }
+    }
+}
+
+/// Why a submission was not appended.
 pub(crate) enum Rejected {
     /// The namespace's counter row is gone: it was deleted (and maybe re-created under a new
-    /// key) by some instance. Nothing was written; the request comes back for a retry.
-    Gone(Box<WriteRequest>),
-    /// The writer task had ended (idle); nothing was written. The request comes back, for a new
-    /// task.
-    Stopped(Box<WriteRequest>),
+    /// key) by some instance. Nothing was written; the submission comes back for a retry.
+    Gone(Box<Submission>),
+    /// The writer task had ended (idle); nothing was written. The submission comes back, for a
+    /// new task.
+    Stopped(Box<Submission>),
     Store(StoreError),
 }
 
@@ -74,7 +88,7 @@ pub(crate) enum Rejected {
 /// that finds it ended gets its request back ([`Rejected::Stopped`]) and starts a new one.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    requests: mpsc::Sender<(WriteRequest, Reply)>,
+    requests: mpsc::Sender<(Submission, Reply)>,
 }
 
 impl Writer {
@@ -89,8 +103,8 @@ impl Writer {
         self.requests.is_closed()
     }
 
-    /// Queues a write and waits until it is committed (or refused).
-    pub(crate) async fn submit(&self, request: WriteRequest) -> Result<WriteOutcome, Rejected> {
+    /// Queues a unit and waits until it is committed (or refused).
+    pub(crate) async fn submit(&self, request: Submission) -> Result<UnitOutcome, Rejected> {
         let (reply, outcome) = oneshot::channel();
         if let Err(mpsc::error::SendError((request, _))) =
             self.requests.send((request, reply)).await
@@ -108,11 +122,11 @@ impl Writer {
 async fn run(
     pool: Pool,
     key: NamespaceKey,
-    mut received: mpsc::Receiver<(WriteRequest, Reply)>,
+    mut received: mpsc::Receiver<(Submission, Reply)>,
     idle: Duration,
 ) {
     let sql = Sql::new(&namespace_schema(&key));
-    let mut batch: Vec<(WriteRequest, Reply)> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<(Submission, Reply)> = Vec::with_capacity(MAX_BATCH);
     let mut ending = false;
     loop {
         let first = if ending {
@@ -135,8 +149,11 @@ async fn run(
         // bodies already read) join this batch instead of waiting for the next commit.
         tokio::task::yield_now().await;
         // The queue carries writes only, so nothing else can end the group.
-        let _: Option<Infallible> =
-            gather(&mut batch, || received.try_recv().ok().map(Queued::Write));
+        let _: Option<Infallible> = gather(
+            &mut batch,
+            |(submission, _)| submission.unit().entries().len(),
+            || received.try_recv().ok().map(Queued::Write),
+        );
         match transaction(&pool, &key, &sql, &batch).await {
             Ok(outcomes) => {
                 for ((request, reply), outcome) in batch.drain(..).zip(outcomes) {
@@ -155,7 +172,7 @@ async fn run(
     }
 }
 
-fn rejected(error: NsError, request: WriteRequest) -> Rejected {
+fn rejected(error: NsError, request: Submission) -> Rejected {
     match error {
         NsError::Gone => Rejected::Gone(Box::new(request)),
         NsError::Store(e) => Rejected::Store(e),
@@ -238,6 +255,7 @@ struct Sql {
     ids: String,
     versions: String,
     insert: String,
+    condition: String,
 }
 
 impl Sql {
@@ -257,7 +275,69 @@ impl Sql {
                  FROM unnest($1::text[]) WITH ORDINALITY AS s(name, ord)"
             ),
             insert: INSERT.replace("{schema}", schema),
+            condition: CONDITION.replace("{schema}", schema),
         }
+    }
+}
+
+/// The lowest message after `$1` that an append condition matches (SPEC §17.2): streams `$2`
+/// or categories `$3`, of types `$4` (empty: any), with correlation category `$5` (NULL: any).
+/// One index-ordered seek per category (`(category, global_position)`) and one walk of each
+/// stream's rows (`(stream_name, position)`), never a scan of the namespace.
+const CONDITION: &str = "SELECT global_position, stream_name, type FROM ( \
+         SELECT m.* FROM unnest($3::text[]) AS c(name) CROSS JOIN LATERAL ( \
+             SELECT global_position, stream_name, type FROM {schema}.messages \
+             WHERE category = c.name AND global_position > $1 \
+               AND (cardinality($4::text[]) = 0 OR type = ANY($4::text[])) \
+               AND ($5::text IS NULL OR correlation_category = $5::text) \
+             ORDER BY global_position LIMIT 1) m \
+         UNION ALL \
+         SELECT m.* FROM unnest($2::text[]) AS s(name) CROSS JOIN LATERAL ( \
+             SELECT global_position, stream_name, type FROM {schema}.messages \
+             WHERE stream_name = s.name AND global_position > $1 \
+               AND (cardinality($4::text[]) = 0 OR type = ANY($4::text[])) \
+               AND ($5::text IS NULL OR correlation_category = $5::text) \
+             ORDER BY global_position LIMIT 1) m \
+     ) found ORDER BY global_position LIMIT 1";
+
+/// The parameter types of [`CONDITION`].
+const CONDITION_TYPES: [Type; 5] = [
+    Type::INT8,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT,
+];
+
+/// The parameters of one [`CONDITION`] query.
+struct ConditionParams<'a> {
+    after: i64,
+    streams: &'a [String],
+    categories: &'a [String],
+    types: &'a [String],
+    correlation: Option<&'a str>,
+}
+
+impl<'a> ConditionParams<'a> {
+    fn of(condition: &'a AppendCondition) -> ConditionParams<'a> {
+        let query = &condition.query;
+        ConditionParams {
+            after: condition.after,
+            streams: &query.streams,
+            categories: &query.categories,
+            types: &query.types,
+            correlation: query.correlation.as_deref(),
+        }
+    }
+
+    fn values(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.after,
+            &self.streams,
+            &self.categories,
+            &self.types,
+            &self.correlation,
+        ]
     }
 }
 
@@ -303,7 +383,7 @@ async fn transaction(
     pool: &Pool,
     key: &NamespaceKey,
     sql: &Sql,
-    batch: &[(WriteRequest, Reply)],
+    batch: &[(Submission, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
     let conn = pool.get().await?;
     let result = in_transaction(&conn, key, sql, batch).await;
@@ -319,12 +399,15 @@ async fn in_transaction(
     client: &ClientWrapper,
     key: &NamespaceKey,
     sql: &Sql,
-    batch: &[(WriteRequest, Reply)],
+    batch: &[(Submission, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
-    if batch.iter().all(|(request, _)| is_plain_append(request)) {
+    if batch
+        .iter()
+        .all(|(submission, _)| submission.unit().is_plain_append())
+    {
         return appends_only(client, key, sql, batch).await;
     }
-    let group = || batch.iter().map(|(request, _)| request);
+    let group = || batch.iter().map(|(submission, _)| submission.unit());
     let lookups = Lookups::of(group());
     let supplied: Vec<Uuid> = lookups.ids.iter().map(|id| *id.as_uuid()).collect();
     // Prepared (or found prepared) before anything is sent, so that the pipeline below goes out
@@ -336,6 +419,16 @@ async fn in_transaction(
         Some(reads::prepared(client, &sql.ids, &[Type::UUID_ARRAY]).await?)
     };
     let versions_statement = reads::prepared(client, &sql.versions, &[Type::TEXT_ARRAY]).await?;
+    let condition_statement = if lookups.conditions.is_empty() {
+        None
+    } else {
+        Some(reads::prepared(client, &sql.condition, &CONDITION_TYPES).await?)
+    };
+    let condition_params: Vec<ConditionParams<'_>> = lookups
+        .conditions
+        .iter()
+        .map(|(_, condition)| ConditionParams::of(condition))
+        .collect();
     // Pipelined, in this order (each future sends its request when first polled, and
     // `try_join!` polls them in order). A read statement takes its snapshot when it starts,
     // which is after the lock statement has returned.
@@ -351,7 +444,17 @@ async fn in_transaction(
     };
     let versions_values: [&(dyn ToSql + Sync); 1] = [&lookups.streams];
     let versions = client.query(&versions_statement, &versions_values);
-    let ((), counter, id_rows, version_rows) = futures::try_join!(begin, counter, ids, versions)?;
+    let conditions = futures::future::try_join_all(condition_params.iter().map(|params| {
+        let statement = condition_statement.as_ref();
+        async move {
+            match statement {
+                Some(statement) => client.query_opt(statement, &params.values()).await,
+                None => Ok(None),
+            }
+        }
+    }));
+    let ((), counter, id_rows, version_rows, condition_rows) =
+        futures::try_join!(begin, counter, ids, versions, conditions)?;
     let Some(counter) = counter else {
         // Deleted (by any instance) while this instance still knew it.
         return Err(NsError::Gone);
@@ -380,6 +483,16 @@ async fn in_transaction(
             .and_then(|index| lookups.streams.get(index));
         if let (Some(stream), Some(version)) = (stream, version) {
             known.versions.insert(stream, version);
+        }
+    }
+    for ((index, _), row) in lookups.conditions.iter().zip(&condition_rows) {
+        if let Some(row) = row {
+            let found = ConditionMatch {
+                global_position: row.try_get(0)?,
+                stream: row.try_get(1)?,
+                message_type: row.try_get(2)?,
+            };
+            known.condition_matches.insert(*index, found);
         }
     }
 
@@ -435,7 +548,7 @@ async fn in_transaction(
 }
 
 /// The write rule's outcomes as the writer reports them.
-fn outcomes(decided: Vec<Result<WriteOutcome, StoreError>>) -> Vec<Outcome> {
+fn outcomes(decided: Vec<Result<UnitOutcome, StoreError>>) -> Vec<Outcome> {
     decided
         .into_iter()
         .map(|outcome| outcome.map_err(NsError::Store))
@@ -481,13 +594,16 @@ async fn appends_only(
     client: &ClientWrapper,
     key: &NamespaceKey,
     sql: &Sql,
-    batch: &[(WriteRequest, Reply)],
+    batch: &[(Submission, Reply)],
 ) -> Result<Vec<Outcome>, NsError> {
     let key_text = key.as_str();
     // The rows of an [`APPEND`]: what the writer knows before the positions are assigned.
     let mut rows = Rows::default();
     let mut stream_json = Vec::with_capacity(batch.len());
-    for (request, _) in batch {
+    let requests = batch
+        .iter()
+        .flat_map(|(submission, _)| submission.unit().entries());
+    for request in requests {
         rows.push(request);
         let stream = request.message.stream_name.as_str();
         stream_json.push(notify::stream_json_if_it_fits(key_text, stream));
@@ -529,10 +645,10 @@ async fn appends_only(
         if usize::try_from(ord) != Ok(index + 1) {
             break;
         }
-        outcomes.push(Ok(WriteOutcome::Appended(Positions {
+        outcomes.push(Ok(UnitOutcome::Write(WriteOutcome::Appended(Positions {
             global_position: row.try_get(1)?,
             position: row.try_get(2)?,
-        })));
+        }))));
     }
     if outcomes.len() != batch.len() {
         // Cannot happen: the counter row was there, so every row was appended.

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     NamespaceExists,
     StreamVersionConflict,
     DuplicateMessageId,
+    /// A `stream.writeBatch` condition matched a newer message (SPEC §17.2).
+    AppendConditionFailed,
     PayloadTooLarge,
     /// The `/rpc` request did not arrive completely within its deadline (SPEC §3).
     RequestTimeout,
@@ -81,6 +83,7 @@ impl ErrorCode {
             ErrorCode::NamespaceExists => ("NAMESPACE_EXISTS", StatusCode::CONFLICT),
             ErrorCode::StreamVersionConflict => ("STREAM_VERSION_CONFLICT", StatusCode::CONFLICT),
             ErrorCode::DuplicateMessageId => ("DUPLICATE_MESSAGE_ID", StatusCode::CONFLICT),
+            ErrorCode::AppendConditionFailed => ("APPEND_CONDITION_FAILED", StatusCode::CONFLICT),
             ErrorCode::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
             ErrorCode::RequestTimeout => ("REQUEST_TIMEOUT", StatusCode::REQUEST_TIMEOUT),
             ErrorCode::ProfileInProgress => ("PROFILE_IN_PROGRESS", StatusCode::CONFLICT),
@@ -138,6 +141,12 @@ pub enum Details {
     },
     /// `{"id":"…","stream":"…"}`.
     DuplicateMessageId { id: String, stream: String },
+    /// `{"globalPosition":g,"stream":"…","type":"…"}`: the message that failed a condition.
+    ConditionMatch {
+        global_position: i64,
+        stream: String,
+        message_type: String,
+    },
     /// `{"requestId":"…"}`: the id under which a storage failure's detail was logged.
     RequestId(RequestId),
 }
@@ -277,6 +286,18 @@ impl ApiError {
                 id: id.to_string(),
                 stream,
             }),
+            StoreError::AppendConditionFailed(found) => ApiError::new(
+                ErrorCode::AppendConditionFailed,
+                format!(
+                    "Append condition failed: a matching message was written at global position {}",
+                    found.global_position
+                ),
+            )
+            .with_details(Details::ConditionMatch {
+                global_position: found.global_position,
+                stream: found.stream,
+                message_type: found.message_type,
+            }),
             StoreError::Backend(detail) => ApiError::storage_failure(
                 ErrorCode::BackendError,
                 format!("Failed to {}", op.as_str()),
@@ -328,6 +349,18 @@ fn push_details(out: &mut String, details: &Details) {
             wire::push_str(out, id);
             out.push_str(r#","stream":"#);
             wire::push_str(out, stream);
+        }
+        Details::ConditionMatch {
+            global_position,
+            stream,
+            message_type,
+        } => {
+            out.push_str(r#"{"globalPosition":"#);
+            wire::push_i64(out, *global_position);
+            out.push_str(r#","stream":"#);
+            wire::push_str(out, stream);
+            out.push_str(r#","type":"#);
+            wire::push_str(out, message_type);
         }
         Details::RequestId(id) => {
             out.push_str(r#"{"requestId":"#);
@@ -408,6 +441,11 @@ mod tests {
                 409,
             ),
             (ErrorCode::DuplicateMessageId, "DUPLICATE_MESSAGE_ID", 409),
+            (
+                ErrorCode::AppendConditionFailed,
+                "APPEND_CONDITION_FAILED",
+                409,
+            ),
             (ErrorCode::PayloadTooLarge, "PAYLOAD_TOO_LARGE", 413),
             (ErrorCode::BackendError, "BACKEND_ERROR", 500),
             (ErrorCode::InternalError, "INTERNAL_ERROR", 500),

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use messagedb_core::{
-    ImportError, ImportRecord, NamespaceId, NamespaceKey, NamespaceRecord, StoreError, TokenHash,
-    WriteOutcome, WriteRequest,
+    BatchOutcome, BatchRequest, ImportError, ImportRecord, NamespaceId, NamespaceKey,
+    NamespaceRecord, StoreError, TokenHash, WriteOutcome, WriteRequest,
 };
 use rusqlite::Connection;
 use tokio::sync::{OwnedMutexGuard, Semaphore};
@@ -227,6 +227,17 @@ impl Namespace {
         let lease = self.shared.lease().await?;
         let (reply, outcome) = tokio::sync::oneshot::channel();
         writer::submit(&self.shared, Command::Write(request, reply, lease)).await;
+        outcome.await.unwrap_or_else(|_| Err(self.shared.gone()))
+    }
+
+    /// Queues an atomic batch and waits until it is durably committed (or refused).
+    pub(crate) async fn write_batch(
+        &self,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome, StoreError> {
+        let lease = self.shared.lease().await?;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        writer::submit(&self.shared, Command::Batch(batch, reply, lease)).await;
         outcome.await.unwrap_or_else(|_| Err(self.shared.gone()))
     }
 

@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, CommitListener, ImportError, ImportRecord, Message,
-    NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord, NamespaceSummary, NewMessage, Store,
-    StoreError, StreamName, StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash,
-    WriteOutcome, WriteRequest,
+    BatchOutcome, BatchRequest, CategoryQuery, CategorySummary, CommitListener, ImportError,
+    ImportRecord, Message, NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord,
+    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
+    StreamsQuery, Timestamp, TokenHash, WriteOutcome, WriteRequest,
 };
 
 use crate::cache::{Cache, Limits};
@@ -404,6 +404,14 @@ impl Store for SqliteStore {
     ) -> Result<WriteOutcome, StoreError> {
         let namespace = self.namespace_handle(ns)?;
         namespace.write(WriteRequest::new(message)).await
+    }
+
+    async fn write_batch(
+        &self,
+        ns: &NamespaceId,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.namespace_handle(ns)?.write_batch(batch).await
     }
 
     async fn read_stream(

@@ -27,8 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use messagedb_core::write::{gather, Append, Queued, StoredId, QUEUE_CAPACITY};
 use messagedb_core::{
-    decide, Committed, Decision, ImportError, ImportRecord, Known, Lookups, Positions, StoreError,
-    Timestamp, WriteOutcome, WriteRequest,
+    decide, BatchOutcome, BatchRequest, Committed, ConditionMatch, Decision, ImportError,
+    ImportRecord, Known, Lookups, Positions, StoreError, Timestamp, Unit, UnitOutcome,
+    WriteOutcome, WriteRequest,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
@@ -43,11 +44,14 @@ use crate::reads;
 const FAIR_GROUPS: usize = 16;
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+type BatchReply = oneshot::Sender<Result<BatchOutcome, StoreError>>;
 
 /// An item of a namespace's write queue. Each carries the lease that keeps the namespace's
 /// storage open until it is answered.
 pub(crate) enum Command {
     Write(WriteRequest, Reply, Lease),
+    /// A `stream.writeBatch` (SPEC §17): one unit of a group, like a write.
+    Batch(BatchRequest, BatchReply, Lease),
     /// An import batch (SPEC §9.3): its own transaction, after the writes queued before it.
     Import(
         Vec<ImportRecord>,
@@ -58,8 +62,52 @@ pub(crate) enum Command {
     Clear(oneshot::Sender<Result<(), StoreError>>, Lease),
 }
 
-/// A queued write, in the group being committed.
-type Pending = (WriteRequest, Reply, Lease);
+/// A queued unit, in the group being committed.
+type Pending = (Job, Lease);
+
+/// A unit of a group and where its outcome goes.
+enum Job {
+    Write(WriteRequest, Reply),
+    Batch(BatchRequest, BatchReply),
+}
+
+impl Job {
+    fn unit(&self) -> Unit<'_> {
+        match self {
+            Job::Write(request, _) => Unit::Write(request),
+            Job::Batch(batch, _) => Unit::Batch(batch),
+        }
+    }
+
+    /// How many messages the unit holds (its weight in a group).
+    fn rows(&self) -> usize {
+        self.unit().entries().len()
+    }
+
+    fn answer(self, outcome: Result<UnitOutcome, StoreError>) {
+        match self {
+            Job::Write(_, reply) => {
+                let _ = reply.send(outcome.map(UnitOutcome::into_write));
+            }
+            Job::Batch(_, reply) => {
+                let _ = reply.send(outcome.map(UnitOutcome::into_batch));
+            }
+        }
+    }
+}
+
+impl Command {
+    /// The command as a group sees it: a unit joins the group, anything else ends it.
+    fn queued(self) -> Queued<Pending, Command> {
+        match self {
+            Command::Write(request, reply, lease) => {
+                Queued::Write((Job::Write(request, reply), lease))
+            }
+            Command::Batch(batch, reply, lease) => Queued::Write((Job::Batch(batch, reply), lease)),
+            other => Queued::Other(other),
+        }
+    }
+}
 
 /// A namespace's write queue. At most one pool thread drains it at a time (`scheduled`), so
 /// every write of the namespace runs on one writer at a time (I3–I5) whatever thread it is.
@@ -181,28 +229,25 @@ fn drain(shared: &Arc<Shared>) -> bool {
         groups += 1;
         // A command other than a write ends the group: the writes before it commit first, so
         // everything keeps arrival order.
-        let next = match command {
-            Command::Write(request, reply, lease) => {
-                group.push((request, reply, lease));
+        let next = match command.queued() {
+            Queued::Write(unit) => {
+                group.push(unit);
                 #[cfg(test)]
                 let held = shared.hold.lock().unwrap_or_else(PoisonError::into_inner);
-                let next = gather(&mut group, || {
-                    drain.receiver.try_recv().ok().map(|command| match command {
-                        Command::Write(request, reply, lease) => {
-                            Queued::Write((request, reply, lease))
-                        }
-                        other => Queued::Other(other),
-                    })
-                });
+                let next = gather(
+                    &mut group,
+                    |(job, _)| job.rows(),
+                    || drain.receiver.try_recv().ok().map(Command::queued),
+                );
                 #[cfg(test)]
                 drop(held);
                 commit(drain.writer.as_mut(), shared, &mut group);
                 next
             }
-            other => Some(other),
+            Queued::Other(other) => Some(other),
         };
         match next {
-            None | Some(Command::Write(..)) => {}
+            None | Some(Command::Write(..) | Command::Batch(..)) => {}
             Some(Command::Import(records, reply, lease)) => {
                 let outcome = match drain.writer.as_mut() {
                     Some(writer) => writer.import(shared, &records),
@@ -228,8 +273,8 @@ fn drain(shared: &Arc<Shared>) -> bool {
 /// not be, the requests fail rather than wait.
 fn commit(writer: Option<&mut Writer>, shared: &Shared, group: &mut Vec<Pending>) {
     let Some(writer) = writer else {
-        for (_, reply, _) in group.drain(..) {
-            let _ = reply.send(Err(shared.gone()));
+        for (job, _) in group.drain(..) {
+            job.answer(Err(shared.gone()));
         }
         return;
     };
@@ -242,8 +287,8 @@ impl Writer {
         let gate = shared.enter_write();
         if gate.status() == Status::Deleted {
             drop(gate);
-            for (_, reply, _) in group.drain(..) {
-                let _ = reply.send(Err(StoreError::NamespaceNotFound(shared.id.clone())));
+            for (job, _) in group.drain(..) {
+                job.answer(Err(StoreError::NamespaceNotFound(shared.id.clone())));
             }
             return;
         }
@@ -251,15 +296,15 @@ impl Writer {
         drop(gate);
         match outcomes {
             Ok(outcomes) => {
-                for ((_, reply, _), outcome) in group.drain(..).zip(outcomes) {
-                    let _ = reply.send(outcome);
+                for ((job, _), outcome) in group.drain(..).zip(outcomes) {
+                    job.answer(outcome);
                 }
             }
             Err(e) => {
                 tracing::error!(namespace = %shared.id, error = %e, "write transaction failed");
                 let error = error::sqlite(e);
-                for (_, reply, _) in group.drain(..) {
-                    let _ = reply.send(Err(error.clone()));
+                for (job, _) in group.drain(..) {
+                    job.answer(Err(error.clone()));
                 }
             }
         }
@@ -288,12 +333,14 @@ impl Writer {
         &mut self,
         shared: &Shared,
         batch: &[Pending],
-    ) -> rusqlite::Result<Vec<Result<WriteOutcome, StoreError>>> {
+    ) -> rusqlite::Result<Vec<Result<UnitOutcome, StoreError>>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let group = || batch.iter().map(|(request, _, _)| request);
-        let known = read_known(&tx, &Lookups::of(group()), self.next_global_position)?;
+        let group = || batch.iter().map(|(job, _)| job.unit());
+        let lookups = Lookups::of(group());
+        let mut known = read_known(&tx, &lookups, self.next_global_position)?;
+        read_condition_matches(&tx, &lookups, &mut known)?;
         let decision = decide(group(), known);
         if decision.appends.is_empty() {
             // Only refusals and idempotent retries: nothing to commit.
@@ -354,6 +401,83 @@ fn read_known<'a>(
         }
     }
     Ok(known)
+}
+
+/// Finds, for each append condition of the group, the lowest stored message after `after` that
+/// matches it (SPEC §17.2), inside the group's transaction. Each category is one seek of the
+/// `(category, global_position)` index; each stream walks that stream's rows through the
+/// `(stream_name, position)` index. Never a scan of the namespace.
+fn read_condition_matches(
+    conn: &Connection,
+    lookups: &Lookups<'_>,
+    known: &mut Known<'_>,
+) -> rusqlite::Result<()> {
+    for (index, condition) in &lookups.conditions {
+        let query = &condition.query;
+        let mut filters = String::new();
+        if !query.types.is_empty() {
+            let params: Vec<String> = (0..query.types.len())
+                .map(|i| format!("?{}", i + 3))
+                .collect();
+            filters = format!(" AND type IN ({})", params.join(", "));
+        }
+        let correlation_param = query.types.len() + 3;
+        if query.correlation.is_some() {
+            filters.push_str(&format!(" AND correlation_category = ?{correlation_param}"));
+        }
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&"", &condition.after];
+        for message_type in &query.types {
+            params.push(message_type);
+        }
+        if let Some(correlation) = &query.correlation {
+            params.push(correlation);
+        }
+        let mut best: Option<ConditionMatch> = None;
+        let searches = query
+            .categories
+            .iter()
+            .map(|c| {
+                (
+                    c,
+                    "messages INDEXED BY messages_category WHERE category = ?1",
+                )
+            })
+            .chain(query.streams.iter().map(|s| {
+                (
+                    s,
+                    "messages INDEXED BY messages_stream_position WHERE stream_name = ?1",
+                )
+            }));
+        for (name, from) in searches {
+            let sql = format!(
+                "SELECT global_position, stream_name, type FROM {from} \
+                 AND global_position > ?2{filters} ORDER BY global_position LIMIT 1"
+            );
+            params[0] = name;
+            let found = conn
+                .prepare_cached(&sql)?
+                .query_row(params.as_slice(), |row| {
+                    Ok(ConditionMatch {
+                        global_position: row.get(0)?,
+                        stream: row.get(1)?,
+                        message_type: row.get(2)?,
+                    })
+                })
+                .optional()?;
+            if let Some(found) = found {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| found.global_position < b.global_position)
+                {
+                    best = Some(found);
+                }
+            }
+        }
+        if let Some(best) = best {
+            known.condition_matches.insert(*index, best);
+        }
+    }
+    Ok(())
 }
 
 /// Adds a group's appends to the counters (SPEC §16.3), in its transaction: one upsert per

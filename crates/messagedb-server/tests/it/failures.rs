@@ -57,6 +57,13 @@ impl Store for Faulty {
     async fn write(&self, ns: &NamespaceId, m: NewMessage) -> Result<WriteOutcome, StoreError> {
         self.0.write(ns, m).await
     }
+    async fn write_batch(
+        &self,
+        ns: &NamespaceId,
+        batch: messagedb_core::BatchRequest,
+    ) -> Result<messagedb_core::BatchOutcome, StoreError> {
+        self.0.write_batch(ns, batch).await
+    }
     async fn read_stream(
         &self,
         ns: &NamespaceId,
