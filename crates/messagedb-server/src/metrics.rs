@@ -56,7 +56,10 @@ fn handle() -> Option<&'static PrometheusHandle> {
 fn describe() {
     metrics::describe_counter!(RPC_REQUESTS, "RPC calls by method and result code");
     metrics::describe_histogram!(RPC_DURATION, metrics::Unit::Seconds, "RPC call latency");
-    metrics::describe_counter!(MESSAGES_WRITTEN, "Messages appended by stream.write");
+    metrics::describe_counter!(
+        MESSAGES_WRITTEN,
+        "Messages appended by stream.write and stream.writeBatch"
+    );
     metrics::describe_counter!(MESSAGES_IMPORTED, "Messages committed by /import");
     metrics::describe_counter!(SSE_POKES, "Pokes sent to SSE subscribers");
     metrics::describe_counter!(SSE_CATCHUPS, "SSE replays after a queue overflow");
@@ -138,6 +141,11 @@ pub fn rpc_finished(method: &'static str, code: &'static str, elapsed: Duration)
 
 pub fn message_written() {
     hot().messages_written.increment(1);
+}
+
+/// `count` messages appended at once (a `stream.writeBatch`); idempotent retries are not counted.
+pub fn messages_written(count: u64) {
+    hot().messages_written.increment(count);
 }
 
 pub fn messages_imported(count: u64) {

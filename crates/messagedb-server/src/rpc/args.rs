@@ -121,6 +121,12 @@ impl<'a> Object<'a> {
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
+
+    /// Every member in document order, duplicates included (for objects whose keys are data,
+    /// such as `stream.writeBatch`'s `expectedVersions`).
+    pub fn members(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Object<'a> {

@@ -1,4 +1,4 @@
-//! The JSON-RPC surface (SPEC §5, §6): envelope parsing, the closed set of methods, dispatch.
+//! The JSON-RPC surface (SPEC §5, §6, §17): envelope parsing, the closed set of methods, dispatch.
 //!
 //! A request goes through [`parse_request`] (envelope, method name, then the method's own
 //! `parse`, which validates arguments in the SPEC's order and returns owned, validated values) and
@@ -17,6 +17,7 @@ pub mod stream_get;
 pub mod stream_last;
 pub mod stream_version;
 pub mod stream_write;
+pub mod stream_write_batch;
 pub mod sys_health;
 pub mod sys_version;
 
@@ -37,6 +38,7 @@ pub enum Method {
     SysVersion,
     SysHealth,
     StreamWrite,
+    StreamWriteBatch,
     StreamGet,
     StreamLast,
     StreamVersion,
@@ -50,10 +52,11 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 13] = [
+    pub const ALL: [Method; 14] = [
         Method::SysVersion,
         Method::SysHealth,
         Method::StreamWrite,
+        Method::StreamWriteBatch,
         Method::StreamGet,
         Method::StreamLast,
         Method::StreamVersion,
@@ -72,6 +75,7 @@ impl Method {
             Method::SysVersion => "sys.version",
             Method::SysHealth => "sys.health",
             Method::StreamWrite => "stream.write",
+            Method::StreamWriteBatch => "stream.writeBatch",
             Method::StreamGet => "stream.get",
             Method::StreamLast => "stream.last",
             Method::StreamVersion => "stream.version",
@@ -102,6 +106,7 @@ impl Request {
             Call::SysVersion => Method::SysVersion,
             Call::SysHealth => Method::SysHealth,
             Call::StreamWrite(_) => Method::StreamWrite,
+            Call::StreamWriteBatch(_) => Method::StreamWriteBatch,
             Call::StreamGet(_) => Method::StreamGet,
             Call::StreamLast(_) => Method::StreamLast,
             Call::StreamVersion(_) => Method::StreamVersion,
@@ -121,6 +126,7 @@ enum Call {
     SysVersion,
     SysHealth,
     StreamWrite(messagedb_core::NewMessage),
+    StreamWriteBatch(messagedb_core::BatchRequest),
     StreamGet(stream_get::StreamGet),
     StreamLast(stream_last::StreamLast),
     StreamVersion(messagedb_core::StreamName),
@@ -154,6 +160,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
         Method::SysVersion => Call::SysVersion,
         Method::SysHealth => Call::SysHealth,
         Method::StreamWrite => Call::StreamWrite(stream_write::parse(args)?),
+        Method::StreamWriteBatch => Call::StreamWriteBatch(stream_write_batch::parse(args)?),
         Method::StreamGet => Call::StreamGet(stream_get::parse(args)?),
         Method::StreamLast => Call::StreamLast(stream_last::parse(args)?),
         Method::StreamVersion => Call::StreamVersion(stream_version::parse(args)?),
@@ -180,6 +187,7 @@ pub async fn apply(request: Request, ctx: &Ctx<'_>) -> Result<String, ApiError> 
         Call::SysVersion => Ok(sys_version::apply()),
         Call::SysHealth => Ok(sys_health::apply(ctx)),
         Call::StreamWrite(message) => stream_write::apply(ctx, message).await,
+        Call::StreamWriteBatch(batch) => stream_write_batch::apply(ctx, batch).await,
         Call::StreamGet(get) => stream_get::apply(ctx, get).await,
         Call::StreamLast(last) => stream_last::apply(ctx, last).await,
         Call::StreamVersion(stream) => stream_version::apply(ctx, stream).await,
