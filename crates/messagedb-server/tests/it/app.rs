@@ -118,6 +118,19 @@ pub mod postgres {
         app
     }
 
+    /// A second server on `app`'s database, with a store of its own (another instance behind
+    /// the same load balancer, SPEC §8.7 and §10.5). It bootstraps `default` with the same
+    /// token, which finds it present and leaves it as it is.
+    pub async fn another_instance(app: &App) -> App {
+        let url = app
+            .database
+            .as_ref()
+            .expect("a PostgreSQL app has a database")
+            .url();
+        let store = open(url).await;
+        spawn_store(Arc::new(store), ServerConfig::default()).await
+    }
+
     pub async fn open(url: &str) -> PostgresStore {
         let options = PostgresOptions {
             pool_size: POOL_SIZE,

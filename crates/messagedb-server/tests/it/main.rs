@@ -5,6 +5,7 @@ mod app;
 
 mod authentication;
 mod authorization;
+mod batches;
 mod bootstrap;
 mod category;
 mod envelope;
