@@ -14,6 +14,7 @@
 //! connection, with the URL and headers built once, for a caller that sends one request at a time
 //! and counts microseconds (`messagedb bench`'s workers).
 
+mod batch;
 mod connection;
 mod error;
 mod types;
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+pub use batch::{AppendCondition, BatchEntry, BatchOptions, BatchResult, ConditionQuery};
 pub use connection::Connection;
 pub use error::{ApiError, ClientError};
 pub use types::{
@@ -139,6 +141,23 @@ impl Client {
             Some(options) => self.rpc(&("stream.write", stream, wire, options)).await,
             None => self.rpc(&("stream.write", stream, wire)).await,
         }
+    }
+
+    /// `stream.writeBatch` (SPEC §17): appends `entries` all or nothing, in order, guarded by
+    /// `options`; the results are in entry order. A refused batch (`STREAM_VERSION_CONFLICT`,
+    /// `APPEND_CONDITION_FAILED`, `DUPLICATE_MESSAGE_ID`) is a [`ClientError::Api`] and wrote
+    /// nothing.
+    pub async fn write_batch(
+        &self,
+        entries: &[BatchEntry],
+        options: &BatchOptions,
+    ) -> Result<Vec<BatchResult>, ClientError> {
+        let written: batch::BatchResults = if options.is_empty() {
+            self.rpc(&("stream.writeBatch", entries)).await?
+        } else {
+            self.rpc(&("stream.writeBatch", entries, options)).await?
+        };
+        Ok(written.results)
     }
 
     /// `stream.get`: the stream's messages from a position, in position order.
