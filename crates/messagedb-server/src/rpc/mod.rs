@@ -283,6 +283,26 @@ mod tests {
         );
     }
 
+    /// A method the README's API table or the fuzzer's dictionary does not know is one users and
+    /// the fuzzer do not find.
+    #[test]
+    fn every_method_is_in_the_readme_and_the_fuzz_dictionary() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+        let dictionary = std::fs::read_to_string(format!("{root}/fuzz/rpc_request.dict")).unwrap();
+        for m in Method::ALL {
+            let name = m.name();
+            assert!(
+                readme.contains(&format!("| `{name}` | `rpc '[\"{name}\"")),
+                "README's API table lacks {name}"
+            );
+            assert!(
+                dictionary.contains(&format!("\"\\\"{name}\\\"\"")),
+                "fuzz/rpc_request.dict lacks {name}"
+            );
+        }
+    }
+
     #[test]
     fn every_method_name_round_trips() {
         for m in Method::ALL {
