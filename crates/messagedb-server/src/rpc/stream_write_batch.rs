@@ -61,8 +61,8 @@ pub fn parse(args: Args<'_>) -> Result<BatchRequest, ApiError> {
 }
 
 pub async fn apply(ctx: &Ctx<'_>, batch: BatchRequest) -> Result<String, ApiError> {
-    // The result names each entry's id and stream; the request moves into the store, so the
-    // parts of the answer that do not depend on the outcome are written first.
+    // The result names each entry's id and stream, but the request moves into the store: keep
+    // those two (the id is the supplied or the generated one) for the answer.
     let named: Vec<(MessageId, String)> = batch
         .entries
         .iter()
