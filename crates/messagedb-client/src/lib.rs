@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-pub use connection::Connection;
+pub use connection::{Bearer, Connection};
 pub use error::{ApiError, ClientError};
 pub use types::{
     CategoryOptions, CategorySummary, ConsumerGroup, CreateNamespaceOptions, Health, Message,
