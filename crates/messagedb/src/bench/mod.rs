@@ -142,7 +142,9 @@ impl LoadArgs {
                 );
             }
         } else if self.namespaces.is_some() || self.keep_namespaces {
-            return Err("--namespaces and --keep-namespaces apply to many-namespaces only".to_owned());
+            return Err(
+                "--namespaces and --keep-namespaces apply to many-namespaces only".to_owned(),
+            );
         }
         if self.workload == Workload::ReferenceMix
             && (self.streams.is_some() || self.payload_bytes.is_some())
@@ -196,6 +198,12 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     if let Err(message) = args.load.validate().and_then(|()| {
         if args.runs == 0 {
             Err("--runs must be at least 1".to_owned())
+        } else if args.load.workload == Workload::ManyNamespaces && args.token.is_none() {
+            Err(
+                "many-namespaces creates and deletes namespaces, so it needs the admin token \
+                 (a token of the `default` namespace) in --token"
+                    .to_owned(),
+            )
         } else {
             Ok(())
         }

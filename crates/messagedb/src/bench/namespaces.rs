@@ -219,6 +219,9 @@ mod tests {
                 .collect(),
         );
         let ids: Vec<&str> = (0..7).map(|_| tenants.next().id.as_str()).collect();
-        assert_eq!(ids, ["ns-0", "ns-1", "ns-2", "ns-0", "ns-1", "ns-2", "ns-0"]);
+        assert_eq!(
+            ids,
+            ["ns-0", "ns-1", "ns-2", "ns-0", "ns-1", "ns-2", "ns-0"]
+        );
     }
 }

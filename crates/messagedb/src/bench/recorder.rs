@@ -213,7 +213,11 @@ mod tests {
         c.record_first_request(Duration::from_millis(3));
         a.merge(c);
         assert_eq!(a.first_requests.len(), 1);
-        assert_eq!(a.overall().completed(), 102, "first requests are not operations");
+        assert_eq!(
+            a.overall().completed(),
+            102,
+            "first requests are not operations"
+        );
         assert_eq!(progress.ops.load(Ordering::Relaxed), 102);
     }
 }

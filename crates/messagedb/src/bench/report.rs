@@ -719,7 +719,10 @@ mod tests {
             text.contains("threads 12 [12–12] (11 [11–11]), open fds 40 [40–41]"),
             "{text}"
         );
-        assert!(text.contains("RSS 64.0 [64.0–64.0] (32.0 [32.0–32.0]) MiB"), "{text}");
+        assert!(
+            text.contains("RSS 64.0 [64.0–64.0] (32.0 [32.0–32.0]) MiB"),
+            "{text}"
+        );
         let back: Report<Run> =
             serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
         assert_eq!(back.runs, report.runs);
