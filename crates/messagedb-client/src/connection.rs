@@ -128,3 +128,59 @@ impl Connection {
         serde_json::from_slice(&bytes).map_err(ClientError::Decode)
     }
 }
+
+/// An `Authorization: Bearer <token>` value built once, for [`Connection::call_body_as`]: a caller
+/// that spreads its requests over many namespaces (one token each) on one connection builds one
+/// per token up front instead of formatting a header per request. `Debug` hides the token.
+#[derive(Clone)]
+pub struct Bearer(HeaderValue);
+
+impl Bearer {
+    /// The credentials of `token`; [`ClientError::InvalidToken`] when it cannot be a header value.
+    pub fn new(token: &str) -> Result<Bearer, ClientError> {
+        crate::bearer(token).map(Bearer)
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer(REDACTED)")
+    }
+}
+
+impl Connection {
+    /// [`Connection::call_body`] authenticated with `bearer` instead of the connection's own
+    /// token, so one keep-alive connection can serve many namespaces.
+    pub async fn call_body_as(
+        &mut self,
+        body: Vec<u8>,
+        bearer: &Bearer,
+    ) -> Result<Box<RawValue>, ClientError> {
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.rpc.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(AUTHORIZATION, bearer.0.clone());
+        let exchange = async {
+            self.sender.ready().await.map_err(failed)?;
+            let response = self.sender.send_request(request).await.map_err(failed)?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(failed)?
+                .to_bytes();
+            Ok::<_, ClientError>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| failed(format!("no response within {TIMEOUT:?}")))??;
+        if !status.is_success() {
+            return Err(ClientError::from_error_response(status.as_u16(), &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(ClientError::Decode)
+    }
+}

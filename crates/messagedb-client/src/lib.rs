@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 pub use batch::{AppendCondition, BatchEntry, BatchOptions, BatchResult, ConditionQuery};
-pub use connection::Connection;
+pub use connection::{Bearer, Connection};
 pub use error::{ApiError, ClientError};
 pub use types::{
     CategoryOptions, CategorySummary, ConsumerGroup, CreateNamespaceOptions, Health, Message,

@@ -296,8 +296,10 @@ fn latency_figures(out: &mut Vec<Found>, prefix: &str, latency: &Latency) {
     }
 }
 
-/// A bench run's figures: throughput, errors and latency, overall and per method, and CPU time
-/// per operation. Counts, configuration and the machine are not figures.
+/// A bench run's figures: throughput, errors and latency, overall and per method, CPU time per
+/// operation, the server's threads, descriptors and memory, and `many-namespaces`' first-request
+/// latency; lower is better for all but throughput. Counts, configuration and the machine are not
+/// figures.
 fn bench_figures(run: &Run) -> Vec<Found> {
     let figures = &run.figures;
     let mut out = vec![
@@ -317,6 +319,27 @@ fn bench_figures(run: &Run) -> Vec<Found> {
         ));
         out.push((format!("ops.{op}.errors"), f.errors.get(), Better::Lower));
         latency_figures(&mut out, &format!("ops.{op}."), &f.latency_ms);
+    }
+    if let Some(ns) = &run.namespaces {
+        latency_figures(&mut out, "namespaces.first_request_", &ns.first_request_ms);
+    }
+    if let Some(res) = &run.server_resources {
+        for (name, value) in [
+            ("peak_threads", res.peak_threads),
+            ("peak_fds", res.peak_fds),
+            ("peak_rss_bytes", res.peak_rss_bytes),
+            ("end_threads", res.end_threads),
+            ("end_fds", res.end_fds),
+            ("end_rss_bytes", res.end_rss_bytes),
+        ] {
+            if let Some(value) = value {
+                out.push((
+                    format!("server_resources.{name}"),
+                    value.get(),
+                    Better::Lower,
+                ));
+            }
+        }
     }
     if let Some(cpu) = &run.cpu {
         for (name, value) in [
@@ -621,6 +644,11 @@ mod tests {
             "ops": {"stream.write": {"ops_per_sec": 90.0, "total_ops": 9, "errors": 0,
                     "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 2.0, "p999": 2.0, "max": 3.0}}},
             "cpu": {"server_us_per_op": 40.0, "server_cores": 1.0},
+            "namespaces": {"namespaces": 30, "visits": 90, "passes": 3.0, "first_requests": 90,
+                "create_s": 0.5, "delete_s": 0.4,
+                "first_request_ms": {"p50": 1.0, "p90": 1.0, "p99": 2.0, "p999": 2.0, "max": 3.0}},
+            "server_resources": {"samples": 20, "peak_threads": 12, "peak_fds": 40,
+                "peak_rss_bytes": 30000000, "end_threads": 11, "end_fds": 35},
             "server": {"version": "0.1.0", "backend": "sqlite"},
             "machine": {"cores": 2, "cpu": "test", "load_average_start": [], "load_average_end": []},
             "command": "messagedb bench"
@@ -636,6 +664,24 @@ mod tests {
         assert_eq!(names["ops.stream.write.ops_per_sec"], Better::Higher);
         assert_eq!(names["cpu.server_us_per_op"], Better::Lower);
         assert!(!names.contains_key("cpu.server_cores"));
+        assert_eq!(
+            names["namespaces.first_request_latency_ms.p99"],
+            Better::Lower
+        );
+        for figure in [
+            "peak_threads",
+            "peak_fds",
+            "peak_rss_bytes",
+            "end_threads",
+            "end_fds",
+        ] {
+            assert_eq!(names[&format!("server_resources.{figure}")], Better::Lower);
+        }
+        assert!(
+            !names.contains_key("server_resources.end_rss_bytes"),
+            "absent, not zero"
+        );
+        assert!(!names.contains_key("server_resources.samples"));
         assert!(!names.contains_key("latency_ms.mean"), "absent, not zero");
         assert!(!names
             .keys()

@@ -11,8 +11,10 @@
 pub mod compare;
 pub mod fanout;
 pub mod machine;
+pub mod namespaces;
 pub mod recorder;
 pub mod report;
+pub mod resources;
 pub mod workload;
 
 use std::ffi::OsString;
@@ -58,7 +60,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub runs: usize,
     /// The server's process id, when it runs on this machine: adds its CPU time per operation
-    /// (`cpu.server_us_per_op`), a figure far less noisy than throughput on a shared machine
+    /// (`cpu.server_us_per_op`), a figure far less noisy than throughput on a shared machine, and
+    /// its peak and final threads, open file descriptors and RSS (`server_resources`)
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
 }
@@ -90,6 +93,13 @@ pub struct LoadArgs {
     /// sse-fanout: pace the writer at N writes per second [default: as fast as it can]
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
+    /// many-namespaces: create N namespaces and write and read them round-robin (needs the admin
+    /// token)
+    #[arg(long, value_name = "N")]
+    pub namespaces: Option<u32>,
+    /// many-namespaces: leave the namespaces on the server after the run
+    #[arg(long)]
+    pub keep_namespaces: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -120,6 +130,21 @@ impl LoadArgs {
         }
         if self.rate.is_some() && self.workload != Workload::SseFanout {
             return Err("--rate applies to sse-fanout only".to_owned());
+        }
+        if self.workload == Workload::ManyNamespaces {
+            if self.namespaces.unwrap_or(0) == 0 {
+                return Err("many-namespaces needs --namespaces N (at least 1)".to_owned());
+            }
+            if self.streams.is_some() {
+                return Err(
+                    "many-namespaces writes one stream per namespace: --streams does not apply"
+                        .to_owned(),
+                );
+            }
+        } else if self.namespaces.is_some() || self.keep_namespaces {
+            return Err(
+                "--namespaces and --keep-namespaces apply to many-namespaces only".to_owned(),
+            );
         }
         if self.workload == Workload::ReferenceMix
             && (self.streams.is_some() || self.payload_bytes.is_some())
@@ -173,6 +198,12 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     if let Err(message) = args.load.validate().and_then(|()| {
         if args.runs == 0 {
             Err("--runs must be at least 1".to_owned())
+        } else if args.load.workload == Workload::ManyNamespaces && args.token.is_none() {
+            Err(
+                "many-namespaces creates and deletes namespaces, so it needs the admin token \
+                 (a token of the `default` namespace) in --token"
+                    .to_owned(),
+            )
         } else {
             Ok(())
         }
@@ -223,6 +254,7 @@ pub fn takes_value(name: &str) -> bool {
             | "payload-bytes"
             | "categories"
             | "rate"
+            | "namespaces"
             | "output"
             | "runs"
             | "server-pid"
@@ -283,8 +315,16 @@ pub async fn run_once(
         categories: load.categories,
         tag: run_tag(run.0),
         last_setup_gpos: 0,
+        namespaces: load.namespaces.unwrap_or(0),
+        tenants: None,
+    };
+    // From before the preparation, so creating thousands of namespaces is inside the peaks.
+    let sampler = match plan.server_pid {
+        Some(pid) => Some(resources::Sampler::start(pid).context("cannot start the sampler")?),
+        None => None,
     };
     let prepared = workload::prepare(shape, &plan.url, token, workers).await?;
+    let create_time = prepared.create_time;
     let shape = Arc::new(prepared.shape);
     let clients = (0..workers)
         .map(|_| workload::worker_client(&plan.url, token))
@@ -365,6 +405,7 @@ pub async fn run_once(
         recorders
     };
     let cpu_end = CpuSnapshot::take(server_pid);
+    let server_resources = sampler.and_then(resources::Sampler::finish);
     // The keeper has finished: workers only stop at the deadline, after the window started.
     let cpu_start = phase_keeper.await.ok();
     phase.send_replace(Phase::Done);
@@ -374,6 +415,26 @@ pub async fn run_once(
     for rec in recorders {
         merged.merge(rec);
     }
+    let namespaces = match &shape.tenants {
+        Some(tenants) => {
+            let delete_time = if load.keep_namespaces {
+                Duration::ZERO
+            } else {
+                let admin = namespaces::admin_client(&plan.url, token)?;
+                eprintln!("deleting {} namespaces…", tenants.list.len());
+                let started = Instant::now();
+                namespaces::delete(&admin, &tenants.list).await?;
+                started.elapsed()
+            };
+            Some(namespace_figures(
+                &merged,
+                tenants.list.len(),
+                create_time,
+                delete_time,
+            ))
+        }
+        None => None,
+    };
     let figures = report::figures(&merged, load.duration);
     let cpu = cpu_start.map(|cpu_start| cpu_end.per_op(&cpu_start, merged.overall().completed()));
     // The achieved write rate, next to the requested `rate`: a paced writer that cannot keep up
@@ -402,10 +463,35 @@ pub async fn run_once(
         figures,
         cpu,
         writes_per_sec,
+        namespaces,
+        server_resources,
         server: ServerInfo { version, backend },
         machine: machine::describe(load_start, machine::load_average()),
         command: plan.command.clone(),
     })
+}
+
+/// `many-namespaces`' own figures from the merged recorder: every visit writes once, so the
+/// visits in the window are the writes recorded (answered or failed).
+fn namespace_figures(
+    merged: &Recorder,
+    count: usize,
+    create_time: Duration,
+    delete_time: Duration,
+) -> report::NamespaceFigures {
+    let visits = merged
+        .ops
+        .get("stream.write")
+        .map_or(0, |w| w.completed() + w.errors);
+    report::NamespaceFigures {
+        namespaces: (count as u64).into(),
+        visits: visits.into(),
+        passes: round2(visits as f64 / count.max(1) as f64),
+        first_request_ms: report::latency(&merged.first_requests),
+        first_requests: merged.first_requests.len().into(),
+        create_s: round2(create_time.as_secs_f64()),
+        delete_s: round2(delete_time.as_secs_f64()),
+    }
 }
 
 /// CPU time used so far by the server (when its process id is known) and by this process.

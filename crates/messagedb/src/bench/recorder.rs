@@ -74,8 +74,7 @@ pub struct OpFigures {
 impl OpFigures {
     fn new() -> OpFigures {
         OpFigures {
-            latency: Histogram::new_with_bounds(1, MAX_MICROS, 3)
-                .expect("static histogram bounds are valid"),
+            latency: new_histogram(),
             errors: 0,
             conflicts: 0,
         }
@@ -87,11 +86,26 @@ impl OpFigures {
     }
 }
 
+/// An empty latency histogram in µs, from 1 µs to [`MAX_MICROS`].
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid")
+}
+
+/// A latency in whole µs, within the histograms' bounds.
+fn micros(latency: Duration) -> u64 {
+    u64::try_from(latency.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_MICROS)
+}
+
 /// A worker's figures; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub ops: BTreeMap<&'static str, OpFigures>,
     pub errors_by_code: BTreeMap<String, u64>,
+    /// `many-namespaces`: the latency of each visit's first request, a second view of operations
+    /// already recorded under their method (so it is kept out of `ops` and of [`Recorder::overall`]).
+    pub first_requests: Histogram<u64>,
     progress: Arc<Progress>,
 }
 
@@ -100,6 +114,7 @@ impl Recorder {
         Recorder {
             ops: BTreeMap::new(),
             errors_by_code: BTreeMap::new(),
+            first_requests: new_histogram(),
             progress,
         }
     }
@@ -113,10 +128,7 @@ impl Recorder {
                 if outcome == Outcome::Conflict {
                     figures.conflicts += 1;
                 }
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-                figures
-                    .latency
-                    .saturating_record(micros.clamp(1, MAX_MICROS));
+                figures.latency.saturating_record(micros(latency));
                 self.progress.ops.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Error(code) => {
@@ -125,6 +137,12 @@ impl Recorder {
                 self.progress.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Records the latency of a visit's first request (`many-namespaces`), which the caller has
+    /// also recorded under its method. Only answered requests: a failure is already an error.
+    pub fn record_first_request(&mut self, latency: Duration) {
+        self.first_requests.saturating_record(micros(latency));
     }
 
     /// Adds another worker's figures to these.
@@ -139,6 +157,7 @@ impl Recorder {
         for (code, n) in other.errors_by_code {
             *self.errors_by_code.entry(code).or_insert(0) += n;
         }
+        let _ = self.first_requests.add(&other.first_requests);
     }
 
     /// Every operation's latencies in one histogram. `sse.write_to_poke` is a second view of the
@@ -189,5 +208,16 @@ mod tests {
         assert!((49_000..=51_100).contains(&p50), "{p50}");
         assert_eq!(progress.ops.load(Ordering::Relaxed), 102);
         assert_eq!(progress.errors.load(Ordering::Relaxed), 1);
+        assert!(a.first_requests.is_empty());
+        let mut c = Recorder::new(Arc::clone(&progress));
+        c.record_first_request(Duration::from_millis(3));
+        a.merge(c);
+        assert_eq!(a.first_requests.len(), 1);
+        assert_eq!(
+            a.overall().completed(),
+            102,
+            "first requests are not operations"
+        );
+        assert_eq!(progress.ops.load(Ordering::Relaxed), 102);
     }
 }

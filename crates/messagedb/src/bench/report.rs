@@ -1,11 +1,3 @@
-//! The figures of a bench run as JSON, the summary of several runs, and the readable summary.
-//!
-//! One run is a JSON object ([`run_json`]). A report file holds the median of every figure at the
-//! top level (so a reader that knows one run's shape can read any report), every run under
-//! `runs`, and the median, min and max of every numeric figure under `summary`. The summary is
-//! computed generically over the runs' JSON, so a figure added to [`run_json`] is summarised and
-//! compared without further code.
-
 //! The shape of a bench report, shared by the writer (`messagedb bench`, `messagedb profile`) and
 //! the readers (`bench compare`, the bundle's README), the summary of several runs, and the
 //! readable summary.
@@ -116,6 +108,50 @@ pub struct CpuFigures {
     pub load_generator_cores: Option<f64>,
 }
 
+/// The server's threads, open file descriptors and resident memory over a run (with
+/// `--server-pid`, on Linux; see [`super::resources`]): the peaks from the start of the run's
+/// preparation to the end of the measurement window, and the values at that end. A figure `/proc`
+/// did not give is absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerResources {
+    /// How many times `/proc` was read (about every 100 ms).
+    pub samples: Count,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_threads: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_fds: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_threads: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_fds: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_rss_bytes: Option<Count>,
+}
+
+/// `many-namespaces`: what the run did to its namespaces, and the latency of the first request
+/// to each namespace in a pass (see [`super::namespaces`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceFigures {
+    /// The namespaces the run created (`--namespaces`).
+    pub namespaces: Count,
+    /// Visits (a write then a read of one namespace) that started in the measurement window.
+    pub visits: Count,
+    /// Visits in the window ÷ namespaces: how many times the window went round all of them.
+    pub passes: f64,
+    /// The first request of each visit, i.e. to a namespace since the previous pass: with many
+    /// more namespaces than the server keeps open, a request to a closed namespace. Successful
+    /// ones only (a failed one is counted as an error of its method).
+    pub first_request_ms: Latency,
+    /// How many first requests `first_request_ms` holds.
+    pub first_requests: Count,
+    /// Seconds spent creating the namespaces before the run (not measured as load).
+    pub create_s: f64,
+    /// Seconds spent deleting them after it (0 with `--keep-namespaces`).
+    pub delete_s: f64,
+}
+
 /// The server measured, as it describes itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerInfo {
@@ -165,6 +201,12 @@ pub struct Run {
     /// `sse-fanout` only: the achieved write rate, next to the requested `rate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes_per_sec: Option<f64>,
+    /// `many-namespaces` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<NamespaceFigures>,
+    /// With `--server-pid`: the server's threads, descriptors and memory over the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_resources: Option<ServerResources>,
     pub server: ServerInfo,
     pub machine: Machine,
     /// The command line, tokens redacted.
@@ -466,6 +508,40 @@ pub fn summary_text(report: &Report<Run>) -> String {
             out.push_str(&format!("cpu per op: {}\n", parts.join(", ")));
         }
     }
+    if run.namespaces.is_some() {
+        let ns = |get: fn(&NamespaceFigures) -> f64| move |r: &Run| r.namespaces.as_ref().map(get);
+        out.push_str(&format!(
+            "namespaces: {} ({} visits, {} passes; created in {} s, deleted in {} s)\n",
+            report.figure(ns(|n| n.namespaces.get()), 0),
+            report.figure(ns(|n| n.visits.get()), 0),
+            report.figure(ns(|n| n.passes), 2),
+            report.figure(ns(|n| n.create_s), 1),
+            report.figure(ns(|n| n.delete_s), 1),
+        ));
+        out.push_str(&format!(
+            "first request to a namespace in a pass, ms: p50 {}  p99 {}  max {}\n",
+            report.figure(ns(|n| n.first_request_ms.p50), 3),
+            report.figure(ns(|n| n.first_request_ms.p99), 3),
+            report.figure(ns(|n| n.first_request_ms.max), 3),
+        ));
+    }
+    if run.server_resources.is_some() {
+        let res = |get: fn(&ServerResources) -> Option<Count>| {
+            move |r: &Run| Some(get(r.server_resources.as_ref()?)?.get())
+        };
+        let mib = |get: fn(&ServerResources) -> Option<Count>| {
+            move |r: &Run| Some(get(r.server_resources.as_ref()?)?.get() / (1024.0 * 1024.0))
+        };
+        out.push_str(&format!(
+            "server peak (end): threads {} ({}), open fds {} ({}), RSS {} ({}) MiB\n",
+            report.figure(res(|s| s.peak_threads), 0),
+            report.figure(res(|s| s.end_threads), 0),
+            report.figure(res(|s| s.peak_fds), 0),
+            report.figure(res(|s| s.end_fds), 0),
+            report.figure(mib(|s| s.peak_rss_bytes), 1),
+            report.figure(mib(|s| s.end_rss_bytes), 1),
+        ));
+    }
     for (code, n) in &run.figures.errors_by_code {
         out.push_str(&format!("  error {code}: {}\n", format_number(n.get(), 0)));
     }
@@ -555,6 +631,8 @@ mod tests {
             },
             cpu: None,
             writes_per_sec: None,
+            namespaces: None,
+            server_resources: None,
             server: ServerInfo {
                 version: "0.1.0".to_owned(),
                 backend: "sqlite".to_owned(),
@@ -596,6 +674,58 @@ mod tests {
         let text = summary_text(&report);
         assert!(text.contains("110 [100–120] ops/s"), "{text}");
         assert!(text.contains("p99 2.000 [1.000–3.000]"), "{text}");
+    }
+
+    #[test]
+    fn namespace_and_resource_figures_are_summarised() {
+        let with = |first_p99: f64, peak_fds: u64| {
+            let mut r = run(100.0, 0, &[], 1.0);
+            r.namespaces = Some(NamespaceFigures {
+                namespaces: 30.into(),
+                visits: 90.into(),
+                passes: 3.0,
+                first_request_ms: Latency {
+                    p99: first_p99,
+                    ..Latency::default()
+                },
+                first_requests: 90.into(),
+                create_s: 0.5,
+                delete_s: 0.25,
+            });
+            r.server_resources = Some(ServerResources {
+                samples: 10.into(),
+                peak_threads: Some(12.into()),
+                peak_fds: Some(peak_fds.into()),
+                peak_rss_bytes: Some((64u64 << 20).into()),
+                end_threads: Some(11.into()),
+                end_fds: Some(30.into()),
+                end_rss_bytes: Some((32u64 << 20).into()),
+            });
+            r
+        };
+        let report = combine(vec![with(4.0, 41), with(2.0, 40)]).unwrap();
+        // The median of two whole counts falls between them and still reads back.
+        let resources = report.median.server_resources.as_ref().unwrap();
+        assert_eq!(resources.peak_fds, Some(Count(40.5)));
+        let ns = report.median.namespaces.as_ref().unwrap();
+        assert_eq!(ns.first_request_ms.p99, 3.0);
+        let text = summary_text(&report);
+        assert!(
+            text.contains("namespaces: 30 [30–30] (90 [90–90] visits, 3.00 [3.00–3.00] passes"),
+            "{text}"
+        );
+        assert!(text.contains("p99 3.000 [2.000–4.000]"), "{text}");
+        assert!(
+            text.contains("threads 12 [12–12] (11 [11–11]), open fds 40 [40–41]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RSS 64.0 [64.0–64.0] (32.0 [32.0–32.0]) MiB"),
+            "{text}"
+        );
+        let back: Report<Run> =
+            serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+        assert_eq!(back.runs, report.runs);
     }
 
     #[test]

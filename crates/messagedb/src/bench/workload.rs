@@ -15,6 +15,7 @@ use anyhow::Context;
 use messagedb_client::{CategoryOptions, Client, ClientError, Connection, ConsumerGroup};
 
 use super::fanout::{fanout_category, subscribe};
+use super::namespaces::{self, Tenants};
 use super::recorder::{Outcome, Recorder};
 
 /// A named load shape (`--workload`).
@@ -32,6 +33,8 @@ pub enum Workload {
     Contention,
     /// `--workers` SSE subscribers on one category and one writer; measures write ack → poke.
     SseFanout,
+    /// `--namespaces N` new namespaces, each written and read in turn, round-robin (admin token).
+    ManyNamespaces,
 }
 
 impl Workload {
@@ -44,6 +47,7 @@ impl Workload {
             Workload::ConsumerGroups => "consumer-groups",
             Workload::Contention => "contention",
             Workload::SseFanout => "sse-fanout",
+            Workload::ManyNamespaces => "many-namespaces",
         }
     }
 
@@ -51,6 +55,7 @@ impl Workload {
     pub fn default_streams(self) -> u32 {
         match self {
             Workload::Contention => 4,
+            Workload::ManyNamespaces => 1,
             _ => 100,
         }
     }
@@ -92,6 +97,10 @@ pub struct Shape {
     pub tag: String,
     /// `read-heavy`: the highest global position the setup wrote.
     pub last_setup_gpos: i64,
+    /// `many-namespaces`: how many namespaces to create (`--namespaces`; 0 for the others).
+    pub namespaces: u32,
+    /// `many-namespaces`: the namespaces, once created.
+    pub tenants: Option<Arc<Tenants>>,
 }
 
 /// A client with its own one-connection pool (one keep-alive connection per worker).
@@ -180,14 +189,17 @@ pub(crate) async fn timed<T>(
     result
 }
 
-/// Work done before the clock starts (data to read, subscriptions to open).
+/// Work done before the clock starts (data to read, subscriptions to open, namespaces).
 pub struct Prepared {
     pub shape: Shape,
     /// `sse-fanout`: one open subscription per worker.
     pub subscriptions: Vec<reqwest::Response>,
+    /// `many-namespaces`: how long creating the namespaces took.
+    pub create_time: Duration,
 }
 
-/// Prepares a run: seeds `read-heavy` streams, opens `sse-fanout` subscriptions.
+/// Prepares a run: seeds `read-heavy` streams, opens `sse-fanout` subscriptions, creates the
+/// `many-namespaces` namespaces.
 pub async fn prepare(
     mut shape: Shape,
     url: &str,
@@ -195,6 +207,7 @@ pub async fn prepare(
     workers: usize,
 ) -> anyhow::Result<Prepared> {
     let mut subscriptions = Vec::new();
+    let mut create_time = Duration::ZERO;
     match shape.workload {
         Workload::ReadHeavy => {
             shape.last_setup_gpos = seed_read_heavy(&shape, url, token, workers).await?;
@@ -205,6 +218,20 @@ pub async fn prepare(
                 subscriptions.push(subscribe(&client, &fanout_category(&shape)).await?);
             }
         }
+        Workload::ManyNamespaces => {
+            let admin = namespaces::admin_client(url, token)?;
+            namespaces::check_admin(&admin).await?;
+            eprintln!("creating {} namespaces…", shape.namespaces);
+            let started = Instant::now();
+            let tenants = namespaces::create(&admin, &shape.tag, shape.namespaces).await?;
+            create_time = started.elapsed();
+            eprintln!(
+                "created {} namespaces in {:.1} s",
+                tenants.len(),
+                create_time.as_secs_f64()
+            );
+            shape.tenants = Some(Arc::new(Tenants::new(tenants)));
+        }
         Workload::ReferenceMix
         | Workload::WriteOnly
         | Workload::ConsumerGroups
@@ -213,6 +240,7 @@ pub async fn prepare(
     Ok(Prepared {
         shape,
         subscriptions,
+        create_time,
     })
 }
 
@@ -278,6 +306,12 @@ pub async fn run_worker(
             consumer_groups(index, workers, io, &shape, &clock, &mut recorder).await
         }
         Workload::Contention => contention(index, &mut conn, &shape, &clock, &mut recorder).await,
+        Workload::ManyNamespaces => {
+            if let Some(tenants) = &shape.tenants {
+                namespaces::run_worker(&mut conn, tenants, shape.payload, &clock, &mut recorder)
+                    .await;
+            }
+        }
         // sse-fanout's workers are started by `fanout::run_fanout`.
         Workload::SseFanout => {}
     }

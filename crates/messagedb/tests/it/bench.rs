@@ -1,6 +1,8 @@
 //! `messagedb bench` against a real server (issue 3): every workload runs for 2 s and yields a
 //! valid JSON report with every required field, non-zero throughput and zero errors; `--runs`
-//! reports each run plus the median and min–max of every figure.
+//! reports each run plus the median and min–max of every figure. `many-namespaces` (issue 14)
+//! runs against an on-disk server that keeps only 4 namespaces open, so most of its requests go
+//! to a closed namespace, and reports the server's threads, descriptors and memory.
 
 use std::path::Path;
 
@@ -111,7 +113,22 @@ fn run_workload(workload: &str) -> Value {
             report["cpu"]
         );
     }
+    assert_server_resources(&report);
     report
+}
+
+/// `--server-pid`: the server's peak and final threads, descriptors and RSS, all measured.
+fn assert_server_resources(report: &Value) {
+    let resources = &report["server_resources"];
+    assert!(resources["samples"].as_u64().unwrap() >= 2, "{resources:#}");
+    for figure in ["threads", "fds", "rss_bytes"] {
+        let peak = resources[format!("peak_{figure}")].as_u64();
+        let end = resources[format!("end_{figure}")].as_u64();
+        assert!(
+            peak.is_some_and(|p| p > 0) && end.is_some_and(|e| e > 0 && e <= peak.unwrap()),
+            "{figure}: {resources:#}"
+        );
+    }
 }
 
 #[test]
@@ -246,6 +263,144 @@ fn runs_report_every_run_and_the_spread() {
     assert_eq!(report["payload_bytes"], 300);
 }
 
+/// An on-disk server that keeps at most 4 namespaces open.
+fn small_cache_server(dir: &Path) -> Server {
+    Launch::serve(dir, &["--token", ADMIN, "--max-open-namespaces", "4"])
+        .start()
+        .unwrap_or_else(|e| panic!("server did not start: {}", e.stderr))
+}
+
+/// The namespaces the server has, by id (admin `ns.list`).
+fn namespace_ids(server: &Server) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let list = runtime
+        .block_on(server.client(Some(ADMIN)).ns_list())
+        .expect("ns.list");
+    let mut ids: Vec<String> = list.into_iter().map(|n| n.namespace).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn many_namespaces_visits_closed_namespaces_and_deletes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = small_cache_server(&data);
+    let pid = server.pid().to_string();
+    let report = bench(
+        &server,
+        dir.path(),
+        &[
+            "--workload",
+            "many-namespaces",
+            "--namespaces",
+            "30",
+            "--duration",
+            "2s",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_complete(&report, "many-namespaces");
+    assert_server_resources(&report);
+    let ns = &report["namespaces"];
+    assert_eq!(ns["namespaces"], 30, "{ns:#}");
+    // Each visit is one write then one read of the same namespace, and its write is the first
+    // request to that namespace in its pass.
+    let writes = report["ops"]["stream.write"]["total_ops"].as_u64().unwrap();
+    let reads = report["ops"]["stream.get"]["total_ops"].as_u64().unwrap();
+    assert_eq!(writes, reads, "{:#}", report["ops"]);
+    assert_eq!(ns["visits"].as_u64().unwrap(), writes);
+    assert_eq!(ns["first_requests"].as_u64().unwrap(), writes);
+    assert_eq!(
+        ns["passes"].as_f64().unwrap(),
+        (writes as f64 / 30.0 * 100.0).round() / 100.0
+    );
+    assert!(writes > 30, "at least one full pass in 2 s: {ns:#}");
+    let first = &ns["first_request_ms"];
+    assert!(first["p50"].as_f64().unwrap() > 0.0, "{first:#}");
+    assert!(first["p99"].as_f64().unwrap() >= first["p50"].as_f64().unwrap());
+    assert!(first["max"].as_f64().unwrap() >= first["p99"].as_f64().unwrap());
+    assert!(ns["create_s"].as_f64().unwrap() > 0.0);
+    assert!(ns["delete_s"].as_f64().unwrap() > 0.0);
+    // 30 namespaces through 4 slots: the server never held all of them open (an open namespace
+    // holds 5 descriptors).
+    let peak_fds = report["server_resources"]["peak_fds"].as_u64().unwrap();
+    assert!(peak_fds < 30 * 5, "peak fds {peak_fds}");
+    // Cleaned up: only `default` is left.
+    assert_eq!(namespace_ids(&server), ["default"]);
+}
+
+#[test]
+fn many_namespaces_can_keep_its_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_cache_server(&dir.path().join("data"));
+    let report = bench(
+        &server,
+        dir.path(),
+        &[
+            "--workload",
+            "many-namespaces",
+            "--namespaces",
+            "5",
+            "--duration",
+            "1s",
+            "--keep-namespaces",
+        ],
+    );
+    assert_eq!(report["errors"], 0, "{:#}", report["errors_by_code"]);
+    assert_eq!(report["namespaces"]["delete_s"], 0.0);
+    assert!(report.get("server_resources").is_none(), "no --server-pid");
+    let ids = namespace_ids(&server);
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    assert!(ids
+        .iter()
+        .filter(|id| *id != "default")
+        .all(|id| id.starts_with("bench-ns-")));
+}
+
+#[test]
+fn many_namespaces_refuses_a_token_that_is_not_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_cache_server(&dir.path().join("data"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let tenant = runtime
+        .block_on(server.client(Some(ADMIN)).ns_create(
+            "tenant",
+            &messagedb_client::CreateNamespaceOptions::default(),
+        ))
+        .expect("ns.create tenant");
+    let url = server.url();
+    for token in [Some(tenant.token.as_str()), None] {
+        let mut args = vec![
+            "bench",
+            "--url",
+            &url,
+            "--workload",
+            "many-namespaces",
+            "--namespaces",
+            "5",
+            "--duration",
+            "1s",
+        ];
+        if let Some(token) = token {
+            args.extend(["--token", token]);
+        }
+        let out = Launch::new(&args).output();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("needs the admin token"), "{stderr}");
+        if token.is_some() {
+            // The server's refusal, before anything is created.
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("Admin token required"), "{stderr}");
+        } else {
+            // No token at all is a usage error.
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+        }
+    }
+    assert_eq!(namespace_ids(&server), ["default", "tenant"]);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [
@@ -255,6 +410,25 @@ fn usage_errors_exit_2() {
         vec!["bench", "--duration", "soon"],
         vec!["bench", "--workload", "write-only", "--rate", "100"],
         vec!["bench", "--workload", "sse-fanout", "--rate", "0"],
+        vec!["bench", "--workload", "many-namespaces"],
+        vec![
+            "bench",
+            "--workload",
+            "many-namespaces",
+            "--namespaces",
+            "0",
+        ],
+        vec![
+            "bench",
+            "--workload",
+            "many-namespaces",
+            "--namespaces",
+            "5",
+            "--streams",
+            "2",
+        ],
+        vec!["bench", "--workload", "write-only", "--namespaces", "5"],
+        vec!["bench", "--keep-namespaces"],
     ] {
         let out = Launch::new(&args).output();
         assert_eq!(
