@@ -17,7 +17,7 @@
 //! In memory (`memdb`) closing a database would discard it, so there is no limit on open
 //! namespaces there (and no file descriptors to save).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, Semaphore};
@@ -86,6 +86,8 @@ pub(crate) struct Cache {
     tick: AtomicU64,
     /// The most namespaces open (or being opened) at once since the store opened.
     peak: AtomicUsize,
+    /// Whether a background trim (see [`Cache::trim`]) is running.
+    trimming: AtomicBool,
 }
 
 #[derive(Default)]
@@ -111,6 +113,7 @@ impl Cache {
             reads: Arc::new(Semaphore::new(limits.reader_threads.max(1))),
             tick: AtomicU64::new(0),
             peak: AtomicUsize::new(0),
+            trimming: AtomicBool::new(false),
         }
     }
 
@@ -174,6 +177,54 @@ impl Cache {
         let mut slots = self.slots();
         slots.reserved = slots.reserved.saturating_sub(1);
         slots.open.push(shared);
+    }
+
+    /// Slots a background trim keeps free, so that an opener rarely waits for a close: one in
+    /// sixteen (at least one), when there are more than four slots.
+    fn headroom(&self) -> usize {
+        if self.max_open == usize::MAX || self.max_open <= 4 {
+            0
+        } else {
+            (self.max_open / 16).max(1)
+        }
+    }
+
+    /// Starts closing least recently used idle namespaces in the background when fewer than
+    /// [`Cache::headroom`] slots are free, until that many are. Closing is cheap (no checkpoint,
+    /// see `Shared::close_storage`) but it is I/O; done here, it is off the request path.
+    pub(crate) fn trim(self: &Arc<Cache>) {
+        let headroom = self.headroom();
+        if headroom == 0 || self.free_slots() >= headroom {
+            return;
+        }
+        if self.trimming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            while cache.free_slots() < headroom {
+                let victim = {
+                    let mut slots = cache.slots();
+                    let victim = take_victim(&mut slots.open);
+                    if victim.is_some() {
+                        // Its slot stays taken until its files are closed.
+                        slots.reserved += 1;
+                    }
+                    victim
+                };
+                let Some((victim, guard)) = victim else { break };
+                victim.close_storage().await;
+                drop(guard);
+                cache.unreserve();
+            }
+            cache.trimming.store(false, Ordering::Release);
+        });
+    }
+
+    fn free_slots(&self) -> usize {
+        let slots = self.slots();
+        self.max_open
+            .saturating_sub(slots.open.len() + slots.reserved)
     }
 
     /// Registers a namespace opened without a reservation (in memory, where nothing is limited).

@@ -23,6 +23,7 @@ use messagedb_core::{
     BatchOutcome, BatchRequest, ImportError, ImportRecord, NamespaceId, NamespaceKey,
     NamespaceRecord, StoreError, TokenHash, WriteOutcome, WriteRequest,
 };
+use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
@@ -395,6 +396,7 @@ impl Shared {
                 Ok(writer) => {
                     shared.install(writer);
                     shared.cache.opened(Arc::clone(&shared));
+                    shared.cache.trim();
                     Ok(())
                 }
                 Err(e) => {
@@ -448,7 +450,7 @@ impl Shared {
         let permit = Arc::clone(&self.cache.jobs).acquire_owned().await;
         let shared = Arc::clone(self);
         let closed = blocking(move || {
-            shared.drop_connections();
+            shared.evict_connections();
             Ok(())
         })
         .await;
@@ -460,12 +462,33 @@ impl Shared {
     }
 
     /// Closes the read connections, then the write connection (last, so that SQLite checkpoints
-    /// the WAL and removes it). Blocking.
+    /// the WAL and removes it: a deleted or shut-down namespace leaves one file). Blocking.
     fn drop_connections(&self) {
         self.readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.queue.set_writer(None);
+    }
+
+    /// Closes the connections of a namespace evicted to make room, without the checkpoint that
+    /// SQLite runs when the last connection closes: the WAL stays on disk (it is as durable as
+    /// the database, and the next open reads it), so an eviction costs no fsync on the path of
+    /// the request waiting for the slot. The writer's own checkpoints still bound the WAL.
+    /// Blocking.
+    fn evict_connections(&self) {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.queue.with_writer(|writer| {
+            if let Err(error) = writer
+                .conn()
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            {
+                tracing::warn!(namespace = %self.id, %error, "closing with a checkpoint");
+            }
+        });
         self.queue.set_writer(None);
     }
 
