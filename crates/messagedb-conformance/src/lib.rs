@@ -6,8 +6,9 @@
 //! failure names the behaviour that broke. Cases create the namespaces they need, never rely on
 //! `default`, and close the store when they finish. Cases live in one module per area:
 //! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`], and
-//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), and [`import`]
-//! (import batches and the forced-import clear). A tidy test (`tidy.rs`) fails when a case is not
+//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), [`counts`]
+//! (the counters of `ns.info` and `ns.categories` against a full scan, over random operations),
+//! and [`import`] (import batches and the forced-import clear). A tidy test (`tidy.rs`) fails when a case is not
 //! listed in the macro.
 //!
 //! ```text
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use messagedb_core::Store;
 
 pub mod categories;
+pub mod counts;
 pub mod import;
 pub mod listing;
 pub mod namespaces;
@@ -177,6 +179,9 @@ macro_rules! store_conformance_tests {
                 deletion_ends_the_namespace,
                 head_is_the_highest_committed_global_position,
                 head_covers_every_reported_commit,
+            }
+            counts {
+                counts_equal_a_full_scan,
             }
             import {
                 records_keep_every_field,
