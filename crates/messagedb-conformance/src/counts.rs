@@ -152,7 +152,8 @@ impl Scan {
 /// and type: a retry, or a stored one elsewhere: a duplicate); sometimes an expected version
 /// (right or wrong).
 fn random_write(rng: &mut Rng, scan: &Scan) -> NewMessage {
-    let mut write = message(*rng.pick(STREAMS));
+    let name = *rng.pick(STREAMS);
+    let mut write = message(name);
     if rng.chance(10) {
         write.message_type = "Other".to_owned();
     }
