@@ -6,9 +6,10 @@
 //! failure names the behaviour that broke. Cases create the namespaces they need, never rely on
 //! `default`, and close the store when they finish. Cases live in one module per area:
 //! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`],
-//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), [`import`]
-//! (import batches and the forced-import clear), and [`batches`] (`stream.writeBatch`). A tidy
-//! test (`tidy.rs`) fails when a case is not listed in the macro.
+//! [`notifications`] (the commit listener and `head`, which subscriptions rely on), [`counts`]
+//! (the counters of `ns.info` and `ns.categories` against a full scan, over random operations),
+//! [`import`] (import batches and the forced-import clear), and [`batches`]
+//! (`stream.writeBatch`). A tidy test (`tidy.rs`) fails when a case is not listed in the macro.
 //!
 //! ```text
 //! mod in_memory {
@@ -29,6 +30,7 @@ use messagedb_core::Store;
 
 pub mod batches;
 pub mod categories;
+pub mod counts;
 pub mod import;
 pub mod listing;
 pub mod namespaces;
@@ -186,6 +188,9 @@ macro_rules! store_conformance_tests {
                 concurrent_guarded_batches_have_one_winner,
                 retries_and_duplicates,
                 batches_are_seen_whole,
+            }
+            counts {
+                counts_equal_a_full_scan,
             }
             import {
                 records_keep_every_field,

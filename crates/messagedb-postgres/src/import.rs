@@ -11,7 +11,8 @@
 //! The committed records are announced like writes: one `NOTIFY` per record, queued in the
 //! transaction in global-position order, so `LISTEN` stays the only feed of every instance's
 //! commit listener. A clear deletes the rows under the same lock and sends a `cleared` event,
-//! on which every instance ends the namespace's subscriptions.
+//! on which every instance ends the namespace's subscriptions. Both keep the counters of
+//! `ns.info` and `ns.categories` (SPEC §16.3) in the same transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -91,14 +92,25 @@ pub(crate) async fn import_batch(
          JOIN unnest($1::text[], $2::bigint[]) AS p(stream_name, position) \
          ON m.stream_name = p.stream_name AND m.position = p.position"
     );
+    // Which of the batch's streams have messages already (one index probe per stream): the
+    // others are new, and count once each in the counters.
+    let stored_sql = format!(
+        "SELECT s.name FROM unnest($1::text[]) AS s(name) \
+         WHERE EXISTS (SELECT FROM {schema}.messages m WHERE m.stream_name = s.name)"
+    );
+    let mut distinct: Vec<&str> = streams.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
     let pair_params: [Param<'_>; 2] =
         [(&streams, Type::TEXT_ARRAY), (&positions, Type::INT8_ARRAY)];
     let gpos_params: [Param<'_>; 1] = [(&gpos, Type::INT8_ARRAY)];
     let id_params: [Param<'_>; 1] = [(&ids, Type::UUID_ARRAY)];
-    let (gpos_rows, id_rows, pair_rows) = futures::try_join!(
+    let stored_params: [Param<'_>; 1] = [(&distinct, Type::TEXT_ARRAY)];
+    let (gpos_rows, id_rows, pair_rows, stored_rows) = futures::try_join!(
         tx.query_typed(&gpos_sql, &gpos_params),
         tx.query_typed(&ids_sql, &id_params),
         tx.query_typed(&pairs_sql, &pair_params),
+        tx.query_typed(&stored_sql, &stored_params),
     )?;
     let mut taken_gpos: HashSet<i64> = HashSet::with_capacity(records.len());
     for row in &gpos_rows {
@@ -176,7 +188,27 @@ pub(crate) async fn import_batch(
         })
         .collect();
     let highest = order.last().map_or(0, |r| r.global_position);
+    let highest_time = order.last().map_or(0, |r| r.time.as_micros());
     let count = records.len() as i64;
+
+    // Per category: messages, and streams without a stored message (each once).
+    let mut stored: HashSet<String> = HashSet::with_capacity(stored_rows.len());
+    for row in &stored_rows {
+        stored.insert(row.try_get(0)?);
+    }
+    let mut growth: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut counted: HashSet<&str> = HashSet::with_capacity(distinct.len());
+    for record in records {
+        let stream = record.stream_name.as_str();
+        let new_stream = !stored.contains(stream) && counted.insert(stream);
+        let category = growth.entry(record.stream_name.category()).or_default();
+        category.0 += 1;
+        category.1 += i64::from(new_stream);
+    }
+    let grown: Vec<&str> = growth.keys().copied().collect();
+    let grown_messages: Vec<i64> = grown.iter().map(|c| growth[c].0).collect();
+    let grown_streams: Vec<i64> = grown.iter().map(|c| growth[c].1).collect();
+    let new_streams: i64 = grown_streams.iter().sum();
 
     let insert_sql = INSERT.replace("{schema}", schema);
     let insert_params: [Param<'_>; 11] = [
@@ -193,23 +225,37 @@ pub(crate) async fn import_batch(
         (&times, Type::INT8_ARRAY),
     ];
     let next = highest + 1;
-    let update_params: [Param<'_>; 3] = [
+    let update_params: [Param<'_>; 6] = [
         (&key, Type::TEXT),
         (&next, Type::INT8),
         (&count, Type::INT8),
+        (&new_streams, Type::INT8),
+        (&highest, Type::INT8),
+        (&highest_time, Type::INT8),
+    ];
+    let grow_sql = crate::writer::GROW_CATEGORIES.replace("{schema}", schema);
+    let grow_params: [Param<'_>; 3] = [
+        (&grown, Type::TEXT_ARRAY),
+        (&grown_messages, Type::INT8_ARRAY),
+        (&grown_streams, Type::INT8_ARRAY),
     ];
     let notify_params: [Param<'_>; 1] = [(&notifications, Type::TEXT_ARRAY)];
     // Pipelined: sent together, executed in order; any failure fails the batch before COMMIT.
     let insert = tx.execute_typed(&insert_sql, &insert_params);
-    // The counter never moves backwards (§9.4).
+    // The counter never moves backwards (§9.4). The last activity moves only if the batch
+    // reaches above the highest stored position (an import may land below it).
     let update = tx.execute_typed(
         "UPDATE messagedb.counters \
          SET next_global_position = GREATEST(next_global_position, $2), \
-             message_count = message_count + $3 WHERE key = $1",
+             message_count = message_count + $3, stream_count = stream_count + $4, \
+             last_time = CASE WHEN $5 > last_global_position THEN $6 ELSE last_time END, \
+             last_global_position = GREATEST(last_global_position, $5) \
+         WHERE key = $1",
         &update_params,
     );
+    let grow = tx.execute_typed(&grow_sql, &grow_params);
     let notify = tx.execute_typed(notify::NOTIFY_ALL, &notify_params);
-    futures::try_join!(insert, update, notify)?;
+    futures::try_join!(insert, update, grow, notify)?;
     tx.commit().await?;
     Ok(())
 }
@@ -233,10 +279,14 @@ pub(crate) async fn clear(
     if counter.is_none() {
         return Err(NsError::Gone);
     }
-    tx.batch_execute(&format!("DELETE FROM {schema}.messages"))
-        .await?;
+    tx.batch_execute(&format!(
+        "DELETE FROM {schema}.messages; DELETE FROM {schema}.categories"
+    ))
+    .await?;
     tx.execute_typed(
-        "UPDATE messagedb.counters SET message_count = 0 WHERE key = $1",
+        "UPDATE messagedb.counters SET message_count = 0, stream_count = 0, \
+             last_global_position = 0, last_time = NULL \
+         WHERE key = $1",
         &[(&key, Type::TEXT)],
     )
     .await?;

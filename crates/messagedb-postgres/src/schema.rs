@@ -10,6 +10,14 @@
 //! Version 2 adds each namespace's `append` function (`writer::append_function_ddl`), which
 //! new namespaces get with their schema. A namespace created meanwhile by an older messagedb
 //! still running on the same database lacks it; its writer creates it on first use.
+//!
+//! Version 3 adds the counters of `ns.info` and `ns.categories` (SPEC §16.3): columns of
+//! `messagedb.counters` and a `categories` table per namespace, filled from the stored
+//! messages under each namespace's counter-row lock ([`counters_fill`]), and recreates every
+//! append function, whose statement now maintains them. The writer's late repair of a
+//! namespace without an append function (created by a messagedb older than version 2 or 3)
+//! fills its counters the same way. Instances of an older version must not keep writing after
+//! the migration: their general write path, import and clear do not maintain the new counters.
 
 use messagedb_core::NamespaceKey;
 use tokio_postgres::Client;
@@ -22,12 +30,15 @@ enum Migration {
     Sql(&'static str),
     /// (Re)creates the append function in the schema of every namespace.
     AppendFunctions,
+    /// SQL run as it is, then, for every namespace, [`counters_fill`] and its append function.
+    Counters(&'static str),
 }
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("sql/registry_v1.sql")),
     Migration::AppendFunctions,
+    Migration::Counters(include_str!("sql/registry_v3.sql")),
 ];
 
 /// The DDL of one namespace at the current version; `{schema}` is replaced by its schema name.
@@ -57,12 +68,42 @@ pub(crate) fn namespace_ddl(key: &NamespaceKey) -> String {
     ddl
 }
 
-/// A transaction (re)creating the append function of namespace `key` under the migration lock,
-/// for namespaces whose schema lacks it.
-pub(crate) fn append_function_transaction(key: &NamespaceKey) -> String {
+/// A transaction bringing namespace `key`'s schema up to date under the migration lock, for
+/// namespaces whose schema lacks the append function (created by an older messagedb): fills
+/// its counters, then (re)creates the function.
+pub(crate) fn repair_transaction(key: &NamespaceKey) -> String {
     format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); {} COMMIT;",
+        "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); {} {} COMMIT;",
+        counters_fill(key),
         crate::writer::append_function_ddl(&namespace_schema(key))
+    )
+}
+
+/// SQL that creates namespace `key`'s `categories` table if missing and sets it and the
+/// namespace's counter row from its stored messages (one pass over them), under the counter-row
+/// lock so that no write of the namespace interleaves. Exact whatever state the counters were
+/// in; used where a namespace schema may predate them.
+pub(crate) fn counters_fill(key: &NamespaceKey) -> String {
+    let schema = namespace_schema(key);
+    // The key is 32 hex digits (its type guarantees it), so it is a safe literal.
+    format!(
+        "SELECT FROM messagedb.counters WHERE key = '{key}' FOR UPDATE; \
+         CREATE TABLE IF NOT EXISTS {schema}.categories ( \
+             category      text COLLATE \"C\" NOT NULL PRIMARY KEY, \
+             message_count bigint           NOT NULL, \
+             stream_count  bigint           NOT NULL); \
+         DELETE FROM {schema}.categories; \
+         INSERT INTO {schema}.categories (category, message_count, stream_count) \
+             SELECT category, count(*), count(DISTINCT stream_name) FROM {schema}.messages \
+             GROUP BY category; \
+         UPDATE messagedb.counters SET \
+             message_count = (SELECT coalesce(sum(message_count), 0) FROM {schema}.categories), \
+             stream_count = (SELECT coalesce(sum(stream_count), 0) FROM {schema}.categories), \
+             last_global_position = \
+                 coalesce((SELECT max(global_position) FROM {schema}.messages), 0), \
+             last_time = (SELECT time FROM {schema}.messages \
+                          ORDER BY global_position DESC LIMIT 1) \
+         WHERE key = '{key}';"
     )
 }
 
@@ -99,7 +140,10 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(first) {
         match migration {
             Migration::Sql(sql) => tx.batch_execute(sql).await.map_err(database)?,
-            Migration::AppendFunctions => {
+            Migration::AppendFunctions | Migration::Counters(_) => {
+                if let Migration::Counters(sql) = migration {
+                    tx.batch_execute(sql).await.map_err(database)?;
+                }
                 let keys = tx
                     .query("SELECT key FROM messagedb.namespaces ORDER BY key", &[])
                     .await
@@ -108,6 +152,11 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
                     let key: String = row.try_get(0).map_err(database)?;
                     let key = NamespaceKey::parse(key)
                         .map_err(|e| OpenError::Database(format!("migration failed: {e}")))?;
+                    if let Migration::Counters(_) = migration {
+                        tx.batch_execute(&counters_fill(&key))
+                            .await
+                            .map_err(database)?;
+                    }
                     let ddl = crate::writer::append_function_ddl(&namespace_schema(&key));
                     tx.batch_execute(&ddl).await.map_err(database)?;
                 }

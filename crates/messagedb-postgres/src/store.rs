@@ -495,18 +495,14 @@ impl Store for PostgresStore {
 
     async fn namespace_info(&self, id: &NamespaceId) -> Result<NamespaceInfo, StoreError> {
         self.read(id, |conn, handle| async move {
-            let schema = &handle.schema;
-            // One statement, one snapshot: the count and the last activity agree.
+            // The counter row (SPEC §16.3): one row read, the counts and the last activity
+            // from one commit.
             let row = conn
                 .query_typed_opt(
-                    &format!(
-                        "SELECT n.description, n.created_at, c.message_count, \
-                             (SELECT count(DISTINCT stream_name) FROM {schema}.messages), \
-                             (SELECT time FROM {schema}.messages \
-                              ORDER BY global_position DESC LIMIT 1) \
-                         FROM messagedb.namespaces n JOIN messagedb.counters c ON c.key = n.key \
-                         WHERE n.key = $1"
-                    ),
+                    "SELECT n.description, n.created_at, c.message_count, c.stream_count, \
+                         c.last_time \
+                     FROM messagedb.namespaces n JOIN messagedb.counters c ON c.key = n.key \
+                     WHERE n.key = $1",
                     &[(&handle.key.as_str(), Type::TEXT)],
                 )
                 .await?;

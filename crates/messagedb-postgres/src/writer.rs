@@ -15,8 +15,8 @@
 //!    calls) gives each request, in arrival order, its outcome (idempotent retry, duplicate id,
 //!    version conflict, or an append at the next global position), seeing the effects of the
 //!    requests before it (I5, I9).
-//! 3. One multi-row `INSERT … unnest` of every append, the counter update, one `NOTIFY` per
-//!    append (delivered after commit, in commit order) and `COMMIT`. Only once all of them have
+//! 3. One multi-row `INSERT … unnest` of every append, the counter update (with the totals of
+//!    `ns.info`), one upsert of the touched categories' counters, one `NOTIFY` per append (delivered after commit, in commit order) and `COMMIT`. Only once all of them have
 //!    succeeded is any request answered (I2); if one fails, the transaction is aborted and the
 //!    `COMMIT` behind it rolls back.
 //!
@@ -39,8 +39,8 @@ use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
 use messagedb_core::write::{gather, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY};
 use messagedb_core::{
-    decide, AppendCondition, BatchRequest, ConditionMatch, Known, Lookups, MessageId, NamespaceKey,
-    Positions, StoreError, Timestamp, Unit, UnitOutcome, WriteOutcome, WriteRequest,
+    decide, AppendCondition, BatchRequest, ConditionMatch, Decision, Known, Lookups, MessageId,
+    NamespaceKey, Positions, StoreError, Timestamp, Unit, UnitOutcome, WriteOutcome, WriteRequest,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
@@ -256,6 +256,8 @@ struct Sql {
     versions: String,
     insert: String,
     condition: String,
+    /// Adds to the counters of several categories (see [`GROW_CATEGORIES`]).
+    grow: String,
 }
 
 impl Sql {
@@ -276,6 +278,7 @@ impl Sql {
             ),
             insert: INSERT.replace("{schema}", schema),
             condition: CONDITION.replace("{schema}", schema),
+            grow: GROW_CATEGORIES.replace("{schema}", schema),
         }
     }
 }
@@ -522,30 +525,73 @@ async fn in_transaction(
         h,
         i,
     ];
-    let update_params: [Param<'_>; 3] = [
+    let growth = Growth::of(&decision);
+    // The appends are the namespace's newest messages: the last one is its last activity.
+    let last_time = appends.rows.time.last().copied().unwrap_or_default();
+    let update_params: [Param<'_>; 5] = [
         (&key_text, Type::TEXT),
         (&next, Type::INT8),
         (&appended, Type::INT8),
+        (&growth.total_streams, Type::INT8),
+        (&last_time, Type::INT8),
+    ];
+    let grow_params: [Param<'_>; 3] = [
+        (&growth.categories, Type::TEXT_ARRAY),
+        (&growth.messages, Type::INT8_ARRAY),
+        (&growth.streams, Type::INT8_ARRAY),
     ];
     let notify_params: [Param<'_>; 1] = [(&appends.notifications, Type::TEXT_ARRAY)];
     let insert = reads::prepared_with(client, &sql.insert, &insert_params).await?;
     let update = reads::prepared_with(client, UPDATE, &update_params).await?;
+    let grow = reads::prepared_with(client, &sql.grow, &grow_params).await?;
     let notify = reads::prepared_with(client, notify::NOTIFY_ALL, &notify_params).await?;
     // Pipelined, COMMIT included. A failing statement aborts the transaction, so the COMMIT
     // behind it rolls back, and its own error fails the batch (`try_join!` waits for all to
     // succeed): a batch is acknowledged only when every statement and the COMMIT succeeded.
-    let (insert_values, update_values, notify_values) = (
+    let (insert_values, update_values, grow_values, notify_values) = (
         reads::values(&insert_params),
         reads::values(&update_params),
+        reads::values(&grow_params),
         reads::values(&notify_params),
     );
     let insert = client.execute(&insert, &insert_values);
     let update = client.execute(&update, &update_values);
+    let grow = client.execute(&grow, &grow_values);
     let notify = client.execute(&notify, &notify_values);
     let commit = client.batch_execute("COMMIT");
-    futures::try_join!(insert, update, notify, commit)?;
+    futures::try_join!(insert, update, grow, notify, commit)?;
     Ok(outcomes(decision.outcomes))
 }
+
+/// What a group's appends add to the counters, as the columns of [`GROW_CATEGORIES`].
+struct Growth<'a> {
+    categories: Vec<&'a str>,
+    messages: Vec<i64>,
+    streams: Vec<i64>,
+    /// The streams that got their first message, all categories together.
+    total_streams: i64,
+}
+
+impl<'a> Growth<'a> {
+    fn of(decision: &Decision<'a>) -> Growth<'a> {
+        let growth = decision.category_growth();
+        Growth {
+            categories: growth.iter().map(|g| g.category).collect(),
+            messages: growth.iter().map(|g| g.messages).collect(),
+            streams: growth.iter().map(|g| g.streams).collect(),
+            total_streams: growth.iter().map(|g| g.streams).sum(),
+        }
+    }
+}
+
+/// Adds `$2[i]` messages and `$3[i]` streams to the counters of category `$1[i]`, creating its
+/// row if needed. Each category appears once in `$1`.
+pub(crate) const GROW_CATEGORIES: &str = "INSERT INTO {schema}.categories AS k \
+         (category, message_count, stream_count) \
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) \
+     ON CONFLICT (category) DO UPDATE SET \
+         message_count = k.message_count + excluded.message_count, \
+         stream_count = k.stream_count + excluded.stream_count";
 
 /// The write rule's outcomes as the writer reports them.
 fn outcomes(decided: Vec<Result<UnitOutcome, StoreError>>) -> Vec<Outcome> {
@@ -557,7 +603,9 @@ fn outcomes(decided: Vec<Result<UnitOutcome, StoreError>>) -> Vec<Outcome> {
 
 /// Appends every row of its arrays (`$2`…) in array order: global positions from the counter
 /// row of key `$1` on, stream positions after each stream's last, moves the counter by the
-/// number of rows appended and queues one notification per append (the payload of
+/// number of rows appended, adds them to the counts (SPEC §16.3: an append at position 0 is a
+/// stream's first message, as in core's `Decision::category_growth`; one upsert per category)
+/// and queues one notification per append (the payload of
 /// `notify::message_payload`), in global-position order. Returns each append's array index
 /// (from 1) and positions. Must run after the counter row is locked, as a statement of its own,
 /// so that its snapshot has every earlier commit (the body of [`append_function_ddl`]).
@@ -578,9 +626,18 @@ const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
                 type, id, data, metadata, correlation_category, cardinal_hash, time) \
             SELECT global_position, position, stream_name, category, type, id, data, metadata, \
                 correlation_category, cardinal_hash, time FROM r), \
+     g AS (INSERT INTO {schema}.categories AS k (category, message_count, stream_count) \
+            SELECT category, count(*), count(*) FILTER (WHERE position = 0) FROM r \
+            GROUP BY category \
+            ON CONFLICT (category) DO UPDATE SET \
+                message_count = k.message_count + excluded.message_count, \
+                stream_count = k.stream_count + excluded.stream_count), \
      u AS (UPDATE messagedb.counters \
             SET next_global_position = next_global_position + (SELECT count(*) FROM r), \
-                message_count = message_count + (SELECT count(*) FROM r) \
+                message_count = message_count + (SELECT count(*) FROM r), \
+                stream_count = stream_count + (SELECT count(*) FROM r WHERE position = 0), \
+                last_global_position = (SELECT max(global_position) FROM r), \
+                last_time = (SELECT time FROM r ORDER BY global_position DESC LIMIT 1) \
             WHERE key = $1) \
      SELECT n.ord, n.global_position, n.position \
      FROM (SELECT r.ord, r.global_position, r.position, pg_notify('messagedb', {payload}) \
@@ -625,10 +682,11 @@ async fn appends_only(
     let appended = match call_append(client, sql, &params).await {
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_FUNCTION) => {
             // A namespace created by an older messagedb (still running beside this one) has
-            // no function yet: create it, as the migration did for the namespaces it found.
+            // no function yet: create it and fill the counters, as the migrations did for the
+            // namespaces they found.
             tracing::info!(%key, "creating the append function of a namespace");
             client
-                .batch_execute(&schema::append_function_transaction(key))
+                .batch_execute(&schema::repair_transaction(key))
                 .await?;
             call_append(client, sql, &params).await?
         }
@@ -674,9 +732,12 @@ async fn call_append(
 #[error("the append statement did not report every appended message")]
 struct Unanswered;
 
-/// Moves the counter of key `$1` to `$2` and counts `$3` more messages.
+/// Moves the counter of key `$1` to `$2` and counts `$3` more messages and `$4` more streams;
+/// the newest message, at `$2 - 1`, has time `$5`.
 const UPDATE: &str = "UPDATE messagedb.counters \
-     SET next_global_position = $2, message_count = message_count + $3 WHERE key = $1";
+     SET next_global_position = $2, message_count = message_count + $3, \
+         stream_count = stream_count + $4, last_global_position = $2 - 1, last_time = $5 \
+     WHERE key = $1";
 
 /// Locks the namespace's counter row until the end of the transaction.
 const LOCK: &str = "SELECT next_global_position FROM messagedb.counters WHERE key = $1 FOR UPDATE";

@@ -5,10 +5,11 @@
 //! transaction: it reads what the group needs (the stored messages of the supplied ids, the
 //! version of each stream), lets the shared write rule (`messagedb_core::decide`) give every
 //! request its outcome in arrival order (idempotent retry, duplicate id, version conflict, or an
-//! append at the next global position), inserts the rows it lists, commits (one fsync for the
-//! group), and only then answers every request (SPEC §6.3, §10.3). Because a single thread
-//! assigns positions and commits, commit order is gpos order and a reader can never see gpos
-//! N+1 before N (I4).
+//! append at the next global position), inserts the rows it lists, adds them to the counters
+//! of `ns.info` and `ns.categories` (one upsert per category the group touches, and the counter
+//! row: [`count_appends`]), commits (one fsync for the group), and only then answers every
+//! request (SPEC §6.3, §10.3, §16.3). Because a single thread assigns positions and commits,
+//! commit order is gpos order and a reader can never see gpos N+1 before N (I4).
 //!
 //! After the commit, and before the gate is released or the next group starts, the appended
 //! messages are reported to the store's commit listener (`publish`): one thread reporting in

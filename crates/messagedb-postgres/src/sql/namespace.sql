@@ -25,3 +25,13 @@ CREATE TABLE {schema}.messages (
 CREATE UNIQUE INDEX messages_stream_position ON {schema}.messages (stream_name, position);
 CREATE UNIQUE INDEX messages_id ON {schema}.messages (id);
 CREATE INDEX messages_category ON {schema}.messages (category, global_position);
+
+-- The counters of ns.categories (SPEC §16.3): per category with messages, its messages and its
+-- streams with at least one message. Every transaction that adds or removes messages updates
+-- them under the namespace's counter-row lock, as it updates `messagedb.counters`; a deletion
+-- subtracts what it removed and drops a row that reaches zero messages.
+CREATE TABLE {schema}.categories (
+    category      text COLLATE "C" NOT NULL PRIMARY KEY,
+    message_count bigint           NOT NULL,
+    stream_count  bigint           NOT NULL
+);

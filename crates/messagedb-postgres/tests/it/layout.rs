@@ -160,7 +160,7 @@ async fn schema_versions() {
     open(&db).await.close().await;
     open(&db).await.close().await;
     let client = sql(db.url()).await;
-    assert_eq!(migration_versions(&client).await, [1, 2]);
+    assert_eq!(migration_versions(&client).await, [1, 2, 3]);
     client
         .execute(
             "INSERT INTO messagedb.migrations (version, applied_at) VALUES (7, 0)",
@@ -176,14 +176,14 @@ async fn schema_versions() {
             refused,
             OpenError::SchemaTooNew {
                 found: 7,
-                supported: 2
+                supported: 3
             }
         ),
         "{refused:?}"
     );
     assert_eq!(
         refused.to_string(),
-        "store schema version 7 is newer than this messagedb supports (2)"
+        "store schema version 7 is newer than this messagedb supports (3)"
     );
 }
 
@@ -225,7 +225,8 @@ async fn version_1_databases_get_append_functions() {
     assert!(found, "new namespaces have the function");
     client
         .batch_execute(&format!(
-            "DROP FUNCTION {schema}.append; DELETE FROM messagedb.migrations WHERE version = 2"
+            "DROP FUNCTION {schema}.append; {VERSION_2_COUNTERS} \
+             DROP TABLE {schema}.categories; DELETE FROM messagedb.migrations WHERE version >= 2"
         ))
         .await
         .unwrap();
@@ -233,14 +234,15 @@ async fn version_1_databases_get_append_functions() {
 
     let store = open(&db).await;
     assert!(append_function(&client, "tenant").await.1, "migrated");
-    assert_eq!(migration_versions(&client).await, [1, 2]);
+    assert_eq!(migration_versions(&client).await, [1, 2, 3]);
     let positions = append(&store, &ns, message("account-1")).await;
     assert_eq!((positions.position, positions.global_position), (1, 2));
     store.close().await;
 }
 
-/// A namespace without the function (created by an older messagedb running beside this one,
-/// after the migration) is written all the same: its writer creates the function first.
+/// A namespace without the function and the category counters (created by an older messagedb
+/// running beside this one, after the migration) is written all the same: its writer fills the
+/// counters and creates the function first.
 #[tokio::test]
 async fn namespaces_without_the_append_function_are_written() {
     let Some(db) =
@@ -253,7 +255,9 @@ async fn namespaces_without_the_append_function_are_written() {
     let client = sql(db.url()).await;
     let (schema, _) = append_function(&client, "tenant").await;
     client
-        .batch_execute(&format!("DROP FUNCTION {schema}.append"))
+        .batch_execute(&format!(
+            "DROP FUNCTION {schema}.append; DROP TABLE {schema}.categories"
+        ))
         .await
         .unwrap();
     let first = append(&store, &ns, message("account-1")).await;
@@ -261,5 +265,94 @@ async fn namespaces_without_the_append_function_are_written() {
     assert!(append_function(&client, "tenant").await.1, "created again");
     let second = append(&store, &ns, message("account-1")).await;
     assert_eq!((second.position, second.global_position), (1, 2));
+    // Its counters were created and filled with the function, and count from there.
+    let info = store.namespace_info(&ns).await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (2, 1));
+    let categories = store.list_categories(&ns).await.unwrap();
+    assert_eq!(
+        (
+            categories.len(),
+            categories[0].message_count,
+            categories[0].stream_count
+        ),
+        (1, 2, 1)
+    );
+    store.close().await;
+}
+
+/// Drops the counter columns that version 3 added.
+const VERSION_2_COUNTERS: &str = "ALTER TABLE messagedb.counters DROP COLUMN stream_count, \
+     DROP COLUMN last_global_position, DROP COLUMN last_time;";
+
+/// Migration 3 gives the namespaces of a version-2 database exact counters, filled from their
+/// messages, and append functions that keep them.
+#[tokio::test]
+async fn version_2_databases_get_exact_counters() {
+    let Some(db) = messagedb_testpg::database("version_2_databases_get_exact_counters").await
+    else {
+        return;
+    };
+    let store = open(&db).await;
+    let ns = namespace(&store, "tenant").await;
+    let empty = namespace(&store, "empty").await;
+    for s in ["account-1", "account-2", "account-1", "order-1", "solo"] {
+        append(&store, &ns, message(s)).await;
+    }
+    store.close().await;
+    // Back to version 2, as a database last opened by an older messagedb (whose function did
+    // not count streams).
+    let client = sql(db.url()).await;
+    for id in ["tenant", "empty"] {
+        let (schema, _) = append_function(&client, id).await;
+        client
+            .batch_execute(&format!("DROP TABLE {schema}.categories"))
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(&format!(
+            "{VERSION_2_COUNTERS} DELETE FROM messagedb.migrations WHERE version = 3"
+        ))
+        .await
+        .unwrap();
+
+    let store = open(&db).await;
+    assert_eq!(migration_versions(&client).await, [1, 2, 3]);
+    let info = store.namespace_info(&ns).await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (5, 4));
+    let last = store
+        .last_message(
+            &ns,
+            &messagedb_core::StreamName::parse("solo").unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.last_activity, Some(last.time));
+    let categories: Vec<_> = store
+        .list_categories(&ns)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.category, c.message_count, c.stream_count))
+        .collect();
+    assert_eq!(
+        categories,
+        [
+            ("account".to_owned(), 3, 2),
+            ("order".to_owned(), 1, 1),
+            ("solo".to_owned(), 1, 1)
+        ]
+    );
+    let info = store.namespace_info(&empty).await.unwrap();
+    assert_eq!(
+        (info.message_count, info.stream_count, info.last_activity),
+        (0, 0, None)
+    );
+    // The recreated function counts: a new stream in the fast path.
+    append(&store, &ns, message("order-2")).await;
+    let info = store.namespace_info(&ns).await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (6, 5));
     store.close().await;
 }
