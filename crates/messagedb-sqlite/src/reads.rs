@@ -327,6 +327,11 @@ mod tests {
                 "SELECT stream_name, global_position FROM messages WHERE id = x'00'",
                 "USING INDEX messages_id (id=?)",
             ),
+            // An import's probe for a stream's first message (the counters' new streams).
+            (
+                "SELECT 1 FROM messages WHERE stream_name = 'a' LIMIT 1",
+                "USING COVERING INDEX messages_stream_position (stream_name=?)",
+            ),
         ];
         for (sql, expected) in cases {
             let plan = plan(&conn, sql);
