@@ -194,3 +194,48 @@ export interface StreamSummary {
 }
 
 export { Raw };
+
+/** One message of the write form, as typed: `data` and `metadata` are the user's JSON text. */
+export interface MessageDraft {
+  stream: string;
+  type: string;
+  data: string;
+  /** Empty when the user left it empty (then it is not sent). */
+  metadata: string;
+}
+
+/**
+ * The RPC call that writes `drafts` (at least one): one message is a `stream.write`, with
+ * `expectedVersion` when given; several are one `stream.writeBatch` (SPEC §17), all or nothing,
+ * with the expected version, when given, checked for the first message's stream. Payloads are
+ * `Raw`, so they are sent exactly as typed; the version is `Raw` too, so a number beyond 2^53
+ * keeps its digits and the server, not the browser, says whether it is acceptable.
+ */
+export function writeCall(drafts: MessageDraft[], expectedVersion: string): { method: string; args: Encodable[] } {
+  const version = expectedVersion.trim() === "" ? undefined : new Raw(BigInt(expectedVersion.trim()).toString());
+  const message = (d: MessageDraft) => ({
+    type: d.type,
+    data: new Raw(d.data),
+    metadata: d.metadata.trim() === "" ? undefined : new Raw(d.metadata.trim()),
+  });
+  if (drafts.length === 1) {
+    const [only] = drafts;
+    return {
+      method: "stream.write",
+      args: [only.stream, message(only), version === undefined ? undefined : { expectedVersion: version }],
+    };
+  }
+  const entries = drafts.map((d) => ({ stream: d.stream, ...message(d) }));
+  return {
+    method: "stream.writeBatch",
+    args: [entries, version === undefined ? undefined : { expectedVersions: { [drafts[0].stream]: version } }],
+  };
+}
+
+/** One entry of a `stream.writeBatch` result, in entry order. */
+export interface BatchResult {
+  stream: string;
+  position: number;
+  globalPosition: number;
+  id: string;
+}

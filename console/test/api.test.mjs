@@ -52,3 +52,25 @@ test("categoryOf splits at the first dash", () => {
   assert.equal(api.categoryOf("account"), "account");
   assert.equal(api.categoryOf("user-profile-456"), "user");
 });
+
+test("writeCall: one message is the stream.write of before, several are one stream.writeBatch", () => {
+  const draft = (stream, type, data, metadata = "") => ({ stream, type, data, metadata });
+  const typed = '{"n":98765432109876543210, "p":1.50}';
+  const one = api.writeCall([draft("a-1", "T", typed, ' {"x":1} ')], "");
+  assert.equal(one.method, "stream.write");
+  assert.deepEqual(one.args, ["a-1", { type: "T", data: new api.Raw(typed), metadata: new api.Raw('{"x":1}') }, undefined]);
+  const guarded = api.writeCall([draft("a-1", "T", "{}")], " 12345678901234567890 ");
+  assert.deepEqual(guarded.args[2], { expectedVersion: new api.Raw("12345678901234567890") });
+
+  const batch = api.writeCall([draft("a-1", "T", typed), draft("b-2", "U", "{}", "null")], "");
+  assert.equal(batch.method, "stream.writeBatch");
+  assert.deepEqual(batch.args, [
+    [
+      { stream: "a-1", type: "T", data: new api.Raw(typed), metadata: undefined },
+      { stream: "b-2", type: "U", data: new api.Raw("{}"), metadata: new api.Raw("null") },
+    ],
+    undefined,
+  ]);
+  const checked = api.writeCall([draft("a-1", "T", "{}"), draft("b-2", "U", "{}")], "-1");
+  assert.deepEqual(checked.args[1], { expectedVersions: { "a-1": new api.Raw("-1") } });
+});

@@ -297,8 +297,9 @@ fn latency_figures(out: &mut Vec<Found>, prefix: &str, latency: &Latency) {
 }
 
 /// A bench run's figures: throughput, errors and latency, overall and per method, CPU time per
-/// operation, the server's threads, descriptors and memory, and `many-namespaces`' first-request
-/// latency; lower is better for all but throughput. Counts, configuration and the machine are not
+/// operation, the server's threads, descriptors and memory, `many-namespaces`' first-request
+/// latency and `batch`'s messages per second; lower is better for all but throughput (operations
+/// and messages per second). Counts, configuration and the machine are not
 /// figures.
 fn bench_figures(run: &Run) -> Vec<Found> {
     let figures = &run.figures;
@@ -319,6 +320,13 @@ fn bench_figures(run: &Run) -> Vec<Found> {
         ));
         out.push((format!("ops.{op}.errors"), f.errors.get(), Better::Lower));
         latency_figures(&mut out, &format!("ops.{op}."), &f.latency_ms);
+    }
+    if let Some(batch) = &run.batch {
+        out.push((
+            "batch.messages_per_sec".to_owned(),
+            batch.messages_per_sec,
+            Better::Higher,
+        ));
     }
     if let Some(ns) = &run.namespaces {
         latency_figures(&mut out, "namespaces.first_request_", &ns.first_request_ms);
@@ -644,6 +652,7 @@ mod tests {
             "ops": {"stream.write": {"ops_per_sec": 90.0, "total_ops": 9, "errors": 0,
                     "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 2.0, "p999": 2.0, "max": 3.0}}},
             "cpu": {"server_us_per_op": 40.0, "server_cores": 1.0},
+            "batch": {"batch_size": 10, "total_messages": 1000, "messages_per_sec": 1000.0},
             "namespaces": {"namespaces": 30, "visits": 90, "passes": 3.0, "first_requests": 90,
                 "create_s": 0.5, "delete_s": 0.4,
                 "first_request_ms": {"p50": 1.0, "p90": 1.0, "p99": 2.0, "p999": 2.0, "max": 3.0}},
@@ -663,6 +672,8 @@ mod tests {
         assert_eq!(names["ops.stream.write.latency_ms.p50"], Better::Lower);
         assert_eq!(names["ops.stream.write.ops_per_sec"], Better::Higher);
         assert_eq!(names["cpu.server_us_per_op"], Better::Lower);
+        assert_eq!(names["batch.messages_per_sec"], Better::Higher);
+        assert!(!names.contains_key("batch.batch_size"));
         assert!(!names.contains_key("cpu.server_cores"));
         assert_eq!(
             names["namespaces.first_request_latency_ms.p99"],

@@ -8,6 +8,7 @@
 //! min–max of every figure, because one run says little about noise. `messagedb profile` drives
 //! the same runs through [`run_once`], watching [`Phase`] to time its measurements.
 
+pub mod batch;
 pub mod compare;
 pub mod fanout;
 pub mod machine;
@@ -100,6 +101,9 @@ pub struct LoadArgs {
     /// many-namespaces: leave the namespaces on the server after the run
     #[arg(long)]
     pub keep_namespaces: bool,
+    /// batch: messages per stream.writeBatch call, 1 to 1000 [default: 10]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<u32>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -145,6 +149,18 @@ impl LoadArgs {
             return Err(
                 "--namespaces and --keep-namespaces apply to many-namespaces only".to_owned(),
             );
+        }
+        if self.workload == Workload::Batch {
+            if let Some(size) = self.batch_size {
+                if size == 0 || size > batch::MAX_SIZE {
+                    return Err(format!(
+                        "--batch-size must be between 1 and {} (SPEC §17.1)",
+                        batch::MAX_SIZE
+                    ));
+                }
+            }
+        } else if self.batch_size.is_some() {
+            return Err("--batch-size applies to batch only".to_owned());
         }
         if self.workload == Workload::ReferenceMix
             && (self.streams.is_some() || self.payload_bytes.is_some())
@@ -255,6 +271,7 @@ pub fn takes_value(name: &str) -> bool {
             | "categories"
             | "rate"
             | "namespaces"
+            | "batch-size"
             | "output"
             | "runs"
             | "server-pid"
@@ -271,8 +288,14 @@ pub fn write_json(path: &std::path::Path, value: &impl Serialize) -> anyhow::Res
 /// One line per finished run.
 fn run_line(run_report: &Run, (run, runs): (usize, usize)) -> String {
     let figures = &run_report.figures;
+    let messages = run_report.batch.as_ref().map_or_else(String::new, |batch| {
+        format!(
+            " ({} messages/s)",
+            report::format_number(batch.messages_per_sec, 0)
+        )
+    });
     format!(
-        "run {run}/{runs}: {} ops/s, p50 {} ms, p99 {} ms, {} errors",
+        "run {run}/{runs}: {} ops/s{messages}, p50 {} ms, p99 {} ms, {} errors",
         report::format_number(figures.ops_per_sec, 0),
         figures.latency_ms.p50,
         figures.latency_ms.p99,
@@ -317,6 +340,7 @@ pub async fn run_once(
         last_setup_gpos: 0,
         namespaces: load.namespaces.unwrap_or(0),
         tenants: None,
+        batch_size: batch_size(load),
     };
     // From before the preparation, so creating thousands of namespaces is inside the peaks.
     let sampler = match plan.server_pid {
@@ -463,12 +487,22 @@ pub async fn run_once(
         figures,
         cpu,
         writes_per_sec,
+        batch: (shape.batch_size > 0)
+            .then(|| batch_figures(&merged, shape.batch_size, load.duration)),
         namespaces,
         server_resources,
         server: ServerInfo { version, backend },
         machine: machine::describe(load_start, machine::load_average()),
         command: plan.command.clone(),
     })
+}
+
+/// Messages per call of the `batch` workload (0 for the others, which send one per call).
+fn batch_size(load: &LoadArgs) -> u32 {
+    match load.workload {
+        Workload::Batch => load.batch_size.unwrap_or(batch::DEFAULT_SIZE),
+        _ => 0,
+    }
 }
 
 /// `many-namespaces`' own figures from the merged recorder: every visit writes once, so the
@@ -491,6 +525,18 @@ fn namespace_figures(
         first_requests: merged.first_requests.len().into(),
         create_s: round2(create_time.as_secs_f64()),
         delete_s: round2(delete_time.as_secs_f64()),
+    }
+}
+
+/// `batch`'s own figures: every answered call appended exactly `size` messages (a refused batch
+/// appends none, and is counted as an error, not as a call).
+fn batch_figures(merged: &Recorder, size: u32, window: Duration) -> report::BatchFigures {
+    let calls = merged.ops.get(batch::METHOD).map_or(0, |c| c.completed());
+    let messages = calls * u64::from(size);
+    report::BatchFigures {
+        batch_size: u64::from(size).into(),
+        total_messages: messages.into(),
+        messages_per_sec: report::round3(messages as f64 / window.as_secs_f64().max(1e-9)),
     }
 }
 

@@ -152,6 +152,19 @@ pub struct NamespaceFigures {
     pub delete_s: f64,
 }
 
+/// `batch`: how many messages the calls carried (see [`super::batch`]). Each answered call
+/// appended exactly `batch_size` messages, so `messages_per_sec` is `batch_size` × `ops_per_sec`
+/// (the calls per second), give or take the rounding of each to 3 decimals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchFigures {
+    /// Messages per `stream.writeBatch` call (`--batch-size`).
+    pub batch_size: Count,
+    /// Messages appended by the calls that started in the measurement window.
+    pub total_messages: Count,
+    /// `total_messages` ÷ the window: the throughput in messages, higher is better.
+    pub messages_per_sec: f64,
+}
+
 /// The server measured, as it describes itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerInfo {
@@ -201,6 +214,9 @@ pub struct Run {
     /// `sse-fanout` only: the achieved write rate, next to the requested `rate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes_per_sec: Option<f64>,
+    /// `batch` only: messages per call and per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchFigures>,
     /// `many-namespaces` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<NamespaceFigures>,
@@ -246,7 +262,7 @@ pub fn latency(histogram: &Histogram<u64>) -> Latency {
     }
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -508,6 +524,15 @@ pub fn summary_text(report: &Report<Run>) -> String {
             out.push_str(&format!("cpu per op: {}\n", parts.join(", ")));
         }
     }
+    if run.batch.is_some() {
+        let batch = |get: fn(&BatchFigures) -> f64| move |r: &Run| r.batch.as_ref().map(get);
+        out.push_str(&format!(
+            "messages: {} messages/s ({} per call, {} messages)\n",
+            report.figure(batch(|b| b.messages_per_sec), 0),
+            report.figure(batch(|b| b.batch_size.get()), 0),
+            report.figure(batch(|b| b.total_messages.get()), 0),
+        ));
+    }
     if run.namespaces.is_some() {
         let ns = |get: fn(&NamespaceFigures) -> f64| move |r: &Run| r.namespaces.as_ref().map(get);
         out.push_str(&format!(
@@ -631,6 +656,7 @@ mod tests {
             },
             cpu: None,
             writes_per_sec: None,
+            batch: None,
             namespaces: None,
             server_resources: None,
             server: ServerInfo {
@@ -721,6 +747,34 @@ mod tests {
         );
         assert!(
             text.contains("RSS 64.0 [64.0–64.0] (32.0 [32.0–32.0]) MiB"),
+            "{text}"
+        );
+        let back: Report<Run> =
+            serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+        assert_eq!(back.runs, report.runs);
+    }
+
+    #[test]
+    fn batch_figures_are_summarised() {
+        let with = |messages_per_sec: f64| {
+            let mut r = run(messages_per_sec / 10.0, 0, &[], 1.0);
+            r.batch = Some(BatchFigures {
+                batch_size: 10.into(),
+                total_messages: Count(messages_per_sec * 20.0),
+                messages_per_sec,
+            });
+            r
+        };
+        let report = combine(vec![with(60_000.0), with(50_000.0), with(70_000.0)]).unwrap();
+        let batch = report.median.batch.as_ref().unwrap();
+        assert_eq!(batch.messages_per_sec, 60_000.0);
+        assert_eq!(
+            report.summary["batch"]["messages_per_sec"],
+            json!({"median": 60_000.0, "min": 50_000.0, "max": 70_000.0})
+        );
+        let text = summary_text(&report);
+        assert!(
+            text.contains("messages: 60,000 [50,000–70,000] messages/s (10 [10–10] per call"),
             "{text}"
         );
         let back: Report<Run> =

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use messagedb_client::{CategoryOptions, Client, ClientError, Connection, ConsumerGroup};
 
+use super::batch;
 use super::fanout::{fanout_category, subscribe};
 use super::namespaces::{self, Tenants};
 use super::recorder::{Outcome, Recorder};
@@ -35,6 +36,8 @@ pub enum Workload {
     SseFanout,
     /// `--namespaces N` new namespaces, each written and read in turn, round-robin (admin token).
     ManyNamespaces,
+    /// `stream.writeBatch` calls of `--batch-size N` messages over 1–3 of `--streams` streams.
+    Batch,
 }
 
 impl Workload {
@@ -48,6 +51,7 @@ impl Workload {
             Workload::Contention => "contention",
             Workload::SseFanout => "sse-fanout",
             Workload::ManyNamespaces => "many-namespaces",
+            Workload::Batch => "batch",
         }
     }
 
@@ -101,6 +105,8 @@ pub struct Shape {
     pub namespaces: u32,
     /// `many-namespaces`: the namespaces, once created.
     pub tenants: Option<Arc<Tenants>>,
+    /// `batch`: messages per `stream.writeBatch` call (`--batch-size`; 0 for the others).
+    pub batch_size: u32,
 }
 
 /// A client with its own one-connection pool (one keep-alive connection per worker).
@@ -152,6 +158,16 @@ pub fn write_body(
     out.push_str(r#"["stream.write",""#);
     out.push_str(stream);
     out.push_str(r#"",{"type":"BenchEvent","data":"#);
+    push_data(out, payload, nanos);
+    out.push('}');
+    if let Some(version) = expected {
+        let _ = write!(out, r#",{{"expectedVersion":{version}}}"#);
+    }
+    out.push(']');
+}
+
+/// Appends a bench message's `data` object: the reference data, or `payload` sized to `size`.
+pub(crate) fn push_data(out: &mut String, payload: Payload, nanos: u128) {
     match payload {
         Payload::Reference => {
             let _ = write!(
@@ -167,11 +183,6 @@ pub fn write_body(
             out.push_str("\"}");
         }
     }
-    out.push('}');
-    if let Some(version) = expected {
-        let _ = write!(out, r#",{{"expectedVersion":{version}}}"#);
-    }
-    out.push(']');
 }
 
 /// Runs `call`, and records it when it started inside the measurement window.
@@ -235,7 +246,8 @@ pub async fn prepare(
         Workload::ReferenceMix
         | Workload::WriteOnly
         | Workload::ConsumerGroups
-        | Workload::Contention => {}
+        | Workload::Contention
+        | Workload::Batch => {}
     }
     Ok(Prepared {
         shape,
@@ -306,6 +318,7 @@ pub async fn run_worker(
             consumer_groups(index, workers, io, &shape, &clock, &mut recorder).await
         }
         Workload::Contention => contention(index, &mut conn, &shape, &clock, &mut recorder).await,
+        Workload::Batch => batch::run_worker(index, &mut conn, &shape, &clock, &mut recorder).await,
         Workload::ManyNamespaces => {
             if let Some(tenants) = &shape.tenants {
                 namespaces::run_worker(&mut conn, tenants, shape.payload, &clock, &mut recorder)

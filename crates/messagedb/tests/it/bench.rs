@@ -2,7 +2,8 @@
 //! valid JSON report with every required field, non-zero throughput and zero errors; `--runs`
 //! reports each run plus the median and min–max of every figure. `many-namespaces` (issue 14)
 //! runs against an on-disk server that keeps only 4 namespaces open, so most of its requests go
-//! to a closed namespace, and reports the server's threads, descriptors and memory.
+//! to a closed namespace, and reports the server's threads, descriptors and memory. `batch`
+//! (issue 15) reports messages per second, and the server holds exactly the messages it counts.
 
 use std::path::Path;
 
@@ -225,6 +226,45 @@ fn sse_fanout_paces_its_writer_at_the_rate() {
 }
 
 #[test]
+fn batch_reports_messages_per_second_and_stores_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let report = bench(
+        &server,
+        dir.path(),
+        &[
+            "--workload",
+            "batch",
+            "--batch-size",
+            "7",
+            "--duration",
+            "2s",
+        ],
+    );
+    assert_complete(&report, "batch");
+    let ops: Vec<&String> = report["ops"].as_object().unwrap().keys().collect();
+    assert_eq!(ops, ["stream.writeBatch"]);
+    let calls = report["total_ops"].as_u64().unwrap();
+    let batch = &report["batch"];
+    assert_eq!(batch["batch_size"], 7, "{batch:#}");
+    assert_eq!(batch["total_messages"].as_u64().unwrap(), 7 * calls);
+    // Both rates are rounded to 3 decimals on their own.
+    let ops_per_sec = report["ops_per_sec"].as_f64().unwrap();
+    let messages_per_sec = batch["messages_per_sec"].as_f64().unwrap();
+    assert!(
+        (messages_per_sec - 7.0 * ops_per_sec).abs() <= 0.01,
+        "{messages_per_sec} messages/s for {ops_per_sec} calls/s"
+    );
+    // Every call of the run was recorded (no warmup) and none failed, so the namespace holds
+    // exactly the messages the report counts.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let info = runtime
+        .block_on(server.client(Some(ADMIN)).ns_info("default"))
+        .expect("ns.info");
+    assert_eq!(info.message_count, 7 * calls, "{report:#}");
+}
+
+#[test]
 fn runs_report_every_run_and_the_spread() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
@@ -430,6 +470,10 @@ fn usage_errors_exit_2() {
         ],
         vec!["bench", "--workload", "write-only", "--namespaces", "5"],
         vec!["bench", "--keep-namespaces"],
+        vec!["bench", "--workload", "write-only", "--batch-size", "10"],
+        vec!["bench", "--batch-size", "10"],
+        vec!["bench", "--workload", "batch", "--batch-size", "0"],
+        vec!["bench", "--workload", "batch", "--batch-size", "1001"],
     ] {
         let out = Launch::new(&args).output();
         assert_eq!(

@@ -138,7 +138,7 @@ fn raw(json: &str) -> Box<RawValue> {
 
 /// Sign in (a bad token first), the overview, namespace create/delete, the streams browser, a
 /// stream's messages with faithful payloads, the write form (client-side validation, a server
-/// conflict, a success), the live tail with pause and resume, the category page's correlation
+/// conflict, a success, two messages as one `stream.writeBatch`), the live tail with pause and resume, the category page's correlation
 /// filter, and a narrow screen: see `console/e2e/console.mjs` for each step.
 #[tokio::test]
 async fn console_in_a_real_browser() {
@@ -227,6 +227,32 @@ async fn console_in_a_real_browser() {
             ),
         ]
     );
+    // The write page's batch: one message in each of two new streams, payloads as typed.
+    let batch = r#"{"batch":true,"n":98765432109876543210,"price":2.50}"#;
+    for (name, message_type, metadata) in [
+        ("batchone-e2e", "BatchFirst", None),
+        (
+            "batchtwo-e2e",
+            "BatchSecond",
+            Some(r#"{"correlationStreamName":"workflow-9"}"#),
+        ),
+    ] {
+        let stored = client
+            .get_stream(name, &StreamOptions::default())
+            .await
+            .expect("read");
+        let stored: Vec<(&str, &str, Option<&str>)> = stored
+            .iter()
+            .map(|m| {
+                (
+                    m.message_type.as_str(),
+                    m.data.get(),
+                    m.metadata.as_deref().map(RawValue::get),
+                )
+            })
+            .collect();
+        assert_eq!(stored, [(message_type, batch, metadata)], "{name}");
+    }
     server.stop();
 }
 

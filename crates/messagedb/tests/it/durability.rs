@@ -1,12 +1,15 @@
 //! Durability across a crash and a graceful shutdown (SPEC §10.2 I2, §11.3; checklist K97, K100):
-//! every write the server acknowledged is there after a restart.
+//! every write the server acknowledged is there after a restart. For `stream.writeBatch`
+//! (SPEC §17.2), also that a crash never leaves part of a batch behind.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use messagedb_client::{CategoryOptions, Client, NewMessage, StreamOptions};
+use messagedb_client::{
+    BatchEntry, BatchOptions, CategoryOptions, Client, NewMessage, StreamOptions,
+};
 use messagedb_core::MessageId;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -177,6 +180,168 @@ async fn acknowledged_writes_survive_sigkill() {
         .await
         .unwrap();
     assert!(next.global_position > max);
+    server.stop();
+}
+
+/// One acknowledged `stream.writeBatch`: its id (in every message's `data`) and its messages
+/// as the server acknowledged them, in entry order.
+#[derive(Debug, Clone)]
+struct BatchAck {
+    batch: String,
+    messages: Vec<Ack>,
+}
+
+/// Writers that send `stream.writeBatch` calls of 3–5 messages over 2 or 3 of `streams` streams
+/// until their first failure, recording every acknowledged batch. Each message's `data` names
+/// its batch, its index in it and the batch's size, so that what is stored can be grouped by
+/// batch afterwards, acknowledged or not. `progress` counts acknowledged batches.
+fn start_batch_writers(
+    client: &Client,
+    writers: usize,
+    streams: usize,
+    prefix: &str,
+) -> (
+    JoinSet<()>,
+    Arc<Mutex<Vec<BatchAck>>>,
+    watch::Receiver<usize>,
+) {
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let (progress, progress_rx) = watch::channel(0usize);
+    let mut tasks = JoinSet::new();
+    for writer in 0..writers {
+        let client = client.clone();
+        let acks = Arc::clone(&acks);
+        let progress = progress.clone();
+        let prefix = prefix.to_owned();
+        tasks.spawn(async move {
+            // Bounded, so that a server that never fails cannot keep a writer alive forever.
+            for seq in 0..100_000usize {
+                let batch = format!("w{writer}-b{seq}");
+                let size = 3 + seq % 3;
+                let spread = 2 + seq % 2;
+                let entries: Vec<BatchEntry> = (0..size)
+                    .map(|index| {
+                        let stream =
+                            format!("{prefix}-{}", (writer * 7 + seq + index % spread) % streams);
+                        let data =
+                            format!(r#"{{"batch":"{batch}","index":{index},"size":{size}}}"#);
+                        BatchEntry::from_json_text(stream, "Batched", data).unwrap()
+                    })
+                    .collect();
+                match client.write_batch(&entries, &BatchOptions::default()).await {
+                    Ok(results) => {
+                        assert_eq!(results.len(), size, "one result per entry");
+                        let messages = results
+                            .into_iter()
+                            .map(|r| Ack {
+                                stream: r.stream,
+                                id: r.id,
+                                position: r.position,
+                                global_position: r.global_position,
+                            })
+                            .collect();
+                        acks.lock().unwrap().push(BatchAck { batch, messages });
+                        progress.send_modify(|n| *n += 1);
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+    (tasks, acks, progress_rx)
+}
+
+/// What a stored message's `data` says about its batch.
+#[derive(Debug, serde::Deserialize)]
+struct Tag {
+    batch: String,
+    index: usize,
+    size: usize,
+}
+
+/// SPEC §17.2 after a crash: every acknowledged batch is stored exactly as acknowledged (by
+/// [`verify`], message by message), and every batch that is stored at all is stored whole, its
+/// messages at consecutive global positions in entry order, acknowledged or not.
+async fn verify_batches(client: &Client, category: &str, acks: &[BatchAck]) {
+    let messages: Vec<Ack> = acks.iter().flat_map(|b| b.messages.clone()).collect();
+    verify(client, category, &messages).await;
+
+    let all = client
+        .get_category(
+            category,
+            &CategoryOptions {
+                batch_size: Some(-1),
+                ..CategoryOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut stored: BTreeMap<String, Vec<(Tag, i64)>> = BTreeMap::new();
+    for message in &all {
+        let tag: Tag = serde_json::from_str(message.data.get()).unwrap();
+        stored
+            .entry(tag.batch.clone())
+            .or_default()
+            .push((tag, message.global_position));
+    }
+    for (batch, group) in &stored {
+        let size = group[0].0.size;
+        // Read in gpos order: a whole batch is its entries 0..size at consecutive positions.
+        let indices: Vec<usize> = group.iter().map(|(tag, _)| tag.index).collect();
+        assert_eq!(
+            indices,
+            (0..size).collect::<Vec<_>>(),
+            "batch {batch} is partially present: {group:?}"
+        );
+        for pair in group.windows(2) {
+            assert_eq!(
+                pair[0].1 + 1,
+                pair[1].1,
+                "batch {batch}: gpos not consecutive"
+            );
+        }
+    }
+    for ack in acks {
+        let group = stored
+            .get(&ack.batch)
+            .unwrap_or_else(|| panic!("acknowledged batch lost: {ack:?}"));
+        let positions: Vec<i64> = group.iter().map(|(_, g)| *g).collect();
+        let acknowledged: Vec<i64> = ack.messages.iter().map(|m| m.global_position).collect();
+        assert_eq!(positions, acknowledged, "{ack:?}");
+    }
+    let unacknowledged = stored.len() - acks.len();
+    eprintln!(
+        "{} batches stored whole ({} acknowledged, {unacknowledged} committed but unanswered)",
+        stored.len(),
+        acks.len()
+    );
+}
+
+/// SPEC §17.2 and I2: SIGKILL under concurrent `stream.writeBatch` load loses no acknowledged
+/// batch and leaves no batch partially written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_survive_sigkill_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::serve(dir.path(), &["--token", ADMIN])
+        .start()
+        .unwrap();
+    let client = server.client(Some(ADMIN));
+    let (mut writers, acks, mut progress) = start_batch_writers(&client, 8, 10, "crashbatch");
+
+    // Kill mid-load: once enough batches were acknowledged, while all writers are still running.
+    progress
+        .wait_for(|n| *n >= 150)
+        .await
+        .expect("the writers stopped before 150 acknowledged batches");
+    server.kill();
+    while writers.join_next().await.is_some() {}
+    let acks = acks.lock().unwrap().clone();
+    assert!(acks.len() >= 150);
+    eprintln!("{} batches acknowledged before SIGKILL", acks.len());
+
+    let server = restart(dir.path());
+    let client = server.client(Some(ADMIN));
+    verify_batches(&client, "crashbatch", &acks).await;
     server.stop();
 }
 
