@@ -98,13 +98,23 @@ impl Connection {
     /// Sends `body` (a JSON RPC request, e.g. `["sys.version"]`) and returns the response's
     /// JSON text on success, or the server's error.
     pub async fn call_body(&mut self, body: Vec<u8>) -> Result<Box<RawValue>, ClientError> {
+        let authorization = self.authorization.clone();
+        self.send(body, authorization.as_ref()).await
+    }
+
+    /// One request with `authorization`, if any; the shared body of the `call_body` methods.
+    async fn send(
+        &mut self,
+        body: Vec<u8>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Box<RawValue>, ClientError> {
         let mut request = Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.rpc.clone();
         let headers = request.headers_mut();
         headers.insert(HOST, self.host.clone());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(authorization) = &self.authorization {
+        if let Some(authorization) = authorization {
             headers.insert(AUTHORIZATION, authorization.clone());
         }
         let exchange = async {
@@ -156,31 +166,6 @@ impl Connection {
         body: Vec<u8>,
         bearer: &Bearer,
     ) -> Result<Box<RawValue>, ClientError> {
-        let mut request = Request::new(Full::new(Bytes::from(body)));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.rpc.clone();
-        let headers = request.headers_mut();
-        headers.insert(HOST, self.host.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, bearer.0.clone());
-        let exchange = async {
-            self.sender.ready().await.map_err(failed)?;
-            let response = self.sender.send_request(request).await.map_err(failed)?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(failed)?
-                .to_bytes();
-            Ok::<_, ClientError>((status, bytes))
-        };
-        let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange)
-            .await
-            .map_err(|_| failed(format!("no response within {TIMEOUT:?}")))??;
-        if !status.is_success() {
-            return Err(ClientError::from_error_response(status.as_u16(), &bytes));
-        }
-        serde_json::from_slice(&bytes).map_err(ClientError::Decode)
+        self.send(body, Some(&bearer.0)).await
     }
 }

@@ -75,7 +75,9 @@ pub fn parse(args: Args<'_>) -> Result<NewMessage, ApiError> {
     })
 }
 
-fn minify(raw: &str) -> Result<String, ApiError> {
+/// A payload's minified text, or the parse error as a malformed request (shared with
+/// `stream.writeBatch`).
+pub(super) fn minify(raw: &str) -> Result<String, ApiError> {
     json::minify(raw).map_err(|e| malformed(e.to_string()))
 }
 

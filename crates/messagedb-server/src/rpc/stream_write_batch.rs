@@ -21,11 +21,11 @@ use serde_json::value::RawValue;
 use messagedb_core::batch::MAX_BATCH_ENTRIES;
 use messagedb_core::limits::SizeLimit;
 use messagedb_core::{
-    json, AppendCondition, BatchRequest, ConditionQuery, MessageId, NewMessage, StreamName,
-    WriteRequest,
+    AppendCondition, BatchRequest, ConditionQuery, MessageId, NewMessage, StreamName, WriteRequest,
 };
 
 use super::args::{self, kind, Args, Kind, Object};
+use super::stream_write::minify;
 use super::{malformed, Ctx};
 use crate::error::{ApiError, Op};
 use crate::metrics;
@@ -333,10 +333,6 @@ fn within(limit: SizeLimit, text: &str, name: &str) -> Result<(), ApiError> {
             limit.max_bytes()
         )))
     }
-}
-
-fn minify(raw: &str) -> Result<String, ApiError> {
-    json::minify(raw).map_err(|e| malformed(e.to_string()))
 }
 
 #[cfg(test)]
