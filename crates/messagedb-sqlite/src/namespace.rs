@@ -84,6 +84,9 @@ pub(crate) struct Shared {
     deleted: AtomicBool,
     /// Mirrors `status == Closed`: no new lease.
     stopped: AtomicBool,
+    /// Evicted without a checkpoint since it was last checkpointed: a WAL file may be on disk,
+    /// which closing the store checkpoints.
+    wal_left: AtomicBool,
     /// Leases held (operations in flight, writes queued).
     users: AtomicUsize,
     /// [`CLOSED`], [`OPEN`] or [`CLOSING`].
@@ -158,6 +161,7 @@ impl Namespace {
             status: RwLock::new(Status::Open),
             deleted: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            wal_left: AtomicBool::new(false),
             users: AtomicUsize::new(0),
             state: AtomicU8::new(CLOSED),
             last_used: AtomicU64::new(0),
@@ -318,6 +322,16 @@ impl Namespace {
             // Closing the write connection last lets SQLite checkpoint and remove the WAL.
             blocking(move || {
                 shared.drop_connections();
+                Ok(())
+            })
+            .await?;
+        } else if reason == Shutdown::Close && self.shared.wal_left.load(Ordering::Acquire) {
+            // Evicted without a checkpoint: open and close it once more, so that a stopped
+            // store is one file per namespace, as a copy of the data directory expects.
+            let shared = Arc::clone(&self.shared);
+            blocking(move || {
+                drop(open_writer(&shared.location, &shared.key).map_err(StoreError::backend)?);
+                shared.wal_left.store(false, Ordering::Release);
                 Ok(())
             })
             .await?;
@@ -490,6 +504,7 @@ impl Shared {
             }
         });
         self.queue.set_writer(None);
+        self.wal_left.store(true, Ordering::Release);
     }
 
     /// The messages stored, read on the write connection if open, else on a fresh one.

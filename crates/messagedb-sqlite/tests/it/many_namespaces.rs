@@ -120,3 +120,30 @@ async fn a_closed_namespace_is_deleted_with_its_count() {
     assert_eq!(left, 0);
     store.close().await;
 }
+
+/// An evicted namespace is closed without SQLite's last-connection checkpoint, so its WAL stays
+/// on disk (no fsync on the path of the request that needed the slot) and its messages are read
+/// back from it on reopen; closing the store checkpoints and removes every WAL.
+#[tokio::test]
+async fn eviction_keeps_the_wal_and_close_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_files = || {
+        std::fs::read_dir(dir.path().join("ns"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".sqlite-wal")
+            })
+            .count()
+    };
+    let store = SqliteStore::open_with(dir.path(), tiny(1)).unwrap();
+    let ids = create_many(&store, 2).await;
+    append_to(&store, &ids[0], "s-1").await;
+    append_to(&store, &ids[1], "s-1").await;
+    assert!(!store.is_namespace_open(&ids[0]), "evicted");
+    assert_eq!(wal_files(), 2, "the evicted namespace kept its WAL");
+    let messages = read_stream(&store, &ids[0], "s-1", whole_stream()).await;
+    assert_eq!(messages.len(), 1);
+    store.close().await;
+    assert_eq!(wal_files(), 0, "a closed store leaves no WAL behind");
+}
