@@ -88,6 +88,8 @@ pub(crate) struct Cache {
     peak: AtomicUsize,
     /// Whether a background trim (see [`Cache::trim`]) is running.
     trimming: AtomicBool,
+    /// Namespaces opened since the store opened (reopens included).
+    opens: AtomicU64,
 }
 
 #[derive(Default)]
@@ -114,6 +116,7 @@ impl Cache {
             tick: AtomicU64::new(0),
             peak: AtomicUsize::new(0),
             trimming: AtomicBool::new(false),
+            opens: AtomicU64::new(0),
         }
     }
 
@@ -233,6 +236,16 @@ impl Cache {
         slots.open.push(shared);
         self.peak
             .fetch_max(slots.open.len() + slots.reserved, Ordering::Relaxed);
+    }
+
+    /// Counts an open of a namespace's storage.
+    pub(crate) fn count_open(&self) {
+        self.opens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times a namespace's storage was opened (reopens included).
+    pub(crate) fn opens(&self) -> u64 {
+        self.opens.load(Ordering::Relaxed)
     }
 
     /// The most namespaces that were open (or being opened) at once.

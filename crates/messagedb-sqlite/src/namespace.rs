@@ -368,6 +368,12 @@ impl Shared {
     }
 
     /// A lease on the namespace's open storage, opening it first if it is closed.
+    ///
+    /// The lease is counted before the storage is opened and kept while it opens: a namespace
+    /// that has just been opened is never idle, so neither the background trim nor another
+    /// opener can close it again before its first operation runs (they did, when the opener
+    /// took its lease only afterwards: with more namespaces than slots, most opens were undone
+    /// at once and redone, about 20 per request).
     pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease, StoreError> {
         loop {
             self.users.fetch_add(1, Ordering::SeqCst);
@@ -376,11 +382,16 @@ impl Shared {
                 self.last_used.store(self.cache.tick(), Ordering::Relaxed);
                 return Ok(lease);
             }
-            drop(lease);
             if self.deleted.load(Ordering::Acquire) || self.stopped.load(Ordering::Acquire) {
                 return Err(self.gone());
             }
             self.open().await?;
+            // Still leased, so still open unless it was being closed when the open began
+            // (a close that had already marked it closing finishes first): then again.
+            if self.state.load(Ordering::SeqCst) == OPEN {
+                self.last_used.store(self.cache.tick(), Ordering::Relaxed);
+                return Ok(lease);
+            }
         }
     }
 
@@ -408,6 +419,10 @@ impl Shared {
             };
             match opened {
                 Ok(writer) => {
+                    shared
+                        .last_used
+                        .store(shared.cache.tick(), Ordering::Relaxed);
+                    shared.cache.count_open();
                     shared.install(writer);
                     shared.cache.opened(Arc::clone(&shared));
                     shared.cache.trim();

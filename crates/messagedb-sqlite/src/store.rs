@@ -100,6 +100,12 @@ impl SqliteStore {
         self.inner.read_map().get(id).is_some_and(|ns| ns.is_open())
     }
 
+    /// How many times a namespace's storage has been opened since the store opened (reopens
+    /// after an eviction included; creation and startup migration not).
+    pub fn namespace_opens(&self) -> u64 {
+        self.inner.cache.opens()
+    }
+
     /// The most namespaces that were open at once since the store opened.
     pub fn peak_open_namespaces(&self) -> usize {
         self.inner.cache.peak()
