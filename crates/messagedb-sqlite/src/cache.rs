@@ -90,6 +90,8 @@ pub(crate) struct Cache {
     trimming: AtomicBool,
     /// Namespaces opened since the store opened (reopens included).
     opens: AtomicU64,
+    /// Read connections opened since the store opened.
+    readers_opened: AtomicU64,
 }
 
 #[derive(Default)]
@@ -117,6 +119,7 @@ impl Cache {
             peak: AtomicUsize::new(0),
             trimming: AtomicBool::new(false),
             opens: AtomicU64::new(0),
+            readers_opened: AtomicU64::new(0),
         }
     }
 
@@ -246,6 +249,16 @@ impl Cache {
     /// How many times a namespace's storage was opened (reopens included).
     pub(crate) fn opens(&self) -> u64 {
         self.opens.load(Ordering::Relaxed)
+    }
+
+    /// Counts a read connection opened.
+    pub(crate) fn count_reader(&self) {
+        self.readers_opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many read connections were opened.
+    pub(crate) fn readers_opened(&self) -> u64 {
+        self.readers_opened.load(Ordering::Relaxed)
     }
 
     /// The most namespaces that were open (or being opened) at once.

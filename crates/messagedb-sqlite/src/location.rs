@@ -133,7 +133,8 @@ impl Location {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -16 * 1024)?;
-        conn.set_prepared_statement_cache_capacity(16);
+        // Room for the writer's statements and for the reads it serves when idle.
+        conn.set_prepared_statement_cache_capacity(48);
         Ok(conn)
     }
 

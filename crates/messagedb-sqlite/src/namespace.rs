@@ -575,12 +575,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
+        if idle.is_none() {
+            // No read connection yet (the namespace was just opened, or every one is busy):
+            // the idle write connection serves the read, which spares opening one for a
+            // namespace that is written and read now and then (a second connection to open,
+            // parse the schema of, and close again on eviction).
+            if let Some(writer) = self.queue.idle_writer() {
+                return op(writer.conn()).map_err(error::sqlite);
+            }
+        }
         let conn = match idle {
             Some(conn) => conn,
-            None => self
-                .location
-                .open_reader(&self.key)
-                .map_err(error::sqlite)?,
+            None => {
+                self.cache.count_reader();
+                self.location
+                    .open_reader(&self.key)
+                    .map_err(error::sqlite)?
+            }
         };
         let result = op(&conn).map_err(error::sqlite);
         // Returned while the gate is still held, so a shutdown's `clear` sees every connection.

@@ -106,6 +106,11 @@ impl SqliteStore {
         self.inner.cache.opens()
     }
 
+    /// How many read connections have been opened since the store opened.
+    pub fn read_connections_opened(&self) -> u64 {
+        self.inner.cache.readers_opened()
+    }
+
     /// The most namespaces that were open at once since the store opened.
     pub fn peak_open_namespaces(&self) -> usize {
         self.inner.cache.peak()

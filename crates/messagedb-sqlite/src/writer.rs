@@ -174,6 +174,28 @@ impl Queue {
     pub(crate) fn with_writer<T>(&self, op: impl FnOnce(&Writer) -> T) -> Option<T> {
         self.drain().writer.as_ref().map(op)
     }
+
+    /// The write connection, for a read, when it is open and idle: no drain running or
+    /// scheduled. Never waits. A drain that starts meanwhile waits for the read to end (a read
+    /// is short); the connection has no transaction open between drains, so the read sees
+    /// exactly what is committed.
+    pub(crate) fn idle_writer(&self) -> Option<IdleWriter<'_>> {
+        if self.scheduled.load(Ordering::SeqCst) {
+            return None;
+        }
+        let guard = self.drain.try_lock().ok()?;
+        guard.writer.is_some().then_some(IdleWriter(guard))
+    }
+}
+
+/// The write connection lent to a read (see [`Queue::idle_writer`]).
+pub(crate) struct IdleWriter<'a>(MutexGuard<'a, Drain>);
+
+impl IdleWriter<'_> {
+    pub(crate) fn conn(&self) -> &Connection {
+        // `idle_writer` only lends an open writer, and nobody closes it while the lock is held.
+        &self.0.writer.as_ref().expect("lent while open").conn
+    }
 }
 
 /// Queues `command` (waiting while the queue is full) and makes sure a pool thread drains it.
@@ -991,6 +1013,53 @@ mod tests {
             2,
             "{total} queued writes take two transactions"
         );
+        store.close().await;
+    }
+
+    /// A read of a namespace without a read connection is served by its idle write connection
+    /// (no second connection to open, and close again on eviction); once a drain is queued or
+    /// running, reads open their own connection instead of waiting for the writer.
+    // The hold is kept across a poll of the write and a read, neither of which waits for it.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_writer_serves_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let ns = NamespaceId::parse("reads").unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([1; 32]))
+            .await
+            .unwrap();
+        store.write(&ns, message("s-1")).await.unwrap();
+        let handle = store.open_namespace(&ns);
+        let writes = &handle.shared().queue;
+        // The write's answer can come before its drain has let go of the queue.
+        while writes.scheduled.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        let stream = StreamName::parse("s-1").unwrap();
+        let query = messagedb_conformance::support::whole_stream();
+        for _ in 0..3 {
+            assert_eq!(
+                store.read_stream(&ns, &stream, &query).await.unwrap().len(),
+                1
+            );
+        }
+        assert_eq!(store.read_connections_opened(), 0);
+
+        // With a drain scheduled (held in the test hook), a read does not wait for it.
+        let held = handle.shared().hold.lock().unwrap();
+        let mut pending: Vec<Pending<'_>> = Vec::new();
+        queue(&mut pending, store.write(&ns, message("s-1"))).await;
+        assert_eq!(
+            store.read_stream(&ns, &stream, &query).await.unwrap().len(),
+            1
+        );
+        assert_eq!(store.read_connections_opened(), 1);
+        drop(held);
+        for outcome in futures::future::join_all(pending).await {
+            outcome.unwrap();
+        }
         store.close().await;
     }
 }
