@@ -56,9 +56,21 @@ impl Limits {
             .clamp(8, Limits::MAX_DEFAULT_OPEN);
         Limits {
             max_open_namespaces: max_open,
-            writer_threads: cores.clamp(2, 8),
+            // A storage job spends most of its time waiting for an fsync, so more jobs than
+            // cores keep the disk and the cores busy when many namespaces write at once (a
+            // single namespace's writes are one job at a time whatever this is). Measured with
+            // `bench --workload many-namespaces` on 2 cores: 2 → 8 permits took the throughput
+            // from 1,671 to 2,680 ops/s and the first request's p99 from 20 to 15 ms.
+            writer_threads: (4 * cores).clamp(4, 16),
             reader_threads,
         }
+    }
+
+    /// The most threads the storage can keep busy at once: every writer and reader permit,
+    /// plus a few for the rest of the process's blocking work. A runtime whose blocking pool is
+    /// capped at this never grows with the namespaces or the load.
+    pub fn blocking_threads(&self) -> usize {
+        self.writer_threads + self.reader_threads + 4
     }
 }
 
@@ -345,7 +357,8 @@ mod tests {
     fn defaults_follow_the_descriptor_limit() {
         let small = Limits::for_machine(2, 1024);
         assert_eq!(small.reader_threads, 4);
-        assert_eq!(small.writer_threads, 2);
+        assert_eq!(small.writer_threads, 8);
+        assert_eq!(small.blocking_threads(), 16);
         // (512 - 8) / 5
         assert_eq!(small.max_open_namespaces, 100);
         let fds = small.max_open_namespaces as u64 * Limits::DESCRIPTORS_PER_NAMESPACE
@@ -355,7 +368,7 @@ mod tests {
             Limits::for_machine(64, 1 << 20).max_open_namespaces,
             Limits::MAX_DEFAULT_OPEN
         );
-        assert_eq!(Limits::for_machine(64, 1 << 20).writer_threads, 8);
+        assert_eq!(Limits::for_machine(64, 1 << 20).writer_threads, 16);
         assert_eq!(Limits::for_machine(1, 16).max_open_namespaces, 8);
     }
 }

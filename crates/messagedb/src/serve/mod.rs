@@ -52,8 +52,12 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     tracing::debug!(?config, "configuration");
     raise_descriptor_limit();
 
+    // Storage work runs on the blocking pool under the store's permits; capping the pool at
+    // what the permits can use keeps the thread count flat (SPEC §16.3) instead of letting
+    // spawn_blocking add a thread whenever a finishing one has not yet gone idle.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(embedded_limits(&config).blocking_threads())
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(serve(config));
