@@ -284,7 +284,9 @@ impl Listen {
     }
 
     /// The commit a notification names, reading the row back when the payload could not carry
-    /// the stream name.
+    /// the stream name. A row deleted (SPEC §18) before it is read back is not reported: its
+    /// stream and position are gone with it, and its deletion is reported next. Only names
+    /// whose JSON exceeds the payload take this path, and SPEC §16.1's 1024 bytes never do.
     async fn committed(
         &mut self,
         key: &str,
