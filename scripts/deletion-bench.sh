@@ -41,6 +41,7 @@ cleanup() {
   [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
   if [[ -n $PGDIR ]]; then
     as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
+    cp "$PGDIR/log" "$OUT/postgres.log" 2>/dev/null || true
     rm -rf "$PGDIR"
   fi
   rm -rf "$OUT"/data.*
