@@ -6,6 +6,7 @@
 // finishes loading after the user has moved on is discarded (see `Page.current`).
 
 import { forgetToken, namespaceOfToken, NamespaceInfo, rpc, storedToken, storeToken } from "./api";
+import { deletionAllowed } from "./deletion";
 import { errorBox, field, h, replace } from "./dom";
 import { Session, Page } from "./session";
 import { Tail } from "./views/tail";
@@ -17,13 +18,20 @@ import { writePage } from "./views/write";
 
 const root = document.getElementById("app") as HTMLElement;
 
-/** Checks a token by reading its namespace's info (allowed for its own token and for admin). */
+/**
+ * Checks a token by reading its namespace's info (allowed for its own token and for admin), and
+ * asks the server whether it allows deletion.
+ */
 async function verify(token: string): Promise<Session> {
   // A token that does not decode is still sent: the server says why it is wrong (or, in test
   // mode, treats the caller as admin on `default`).
   const claimed = namespaceOfToken(token) ?? "default";
-  const info = await rpc<NamespaceInfo>(token, "ns.info", claimed);
-  return { token, namespace: info.namespace, admin: info.namespace === "default" };
+  // A failed `sys.health` only hides the deletion actions; the token check decides sign-in.
+  const [info, health] = await Promise.all([
+    rpc<NamespaceInfo>(token, "ns.info", claimed),
+    rpc<unknown>(token, "sys.health").catch(() => null),
+  ]);
+  return { token, namespace: info.namespace, admin: info.namespace === "default", deletion: deletionAllowed(health) };
 }
 
 function signIn(problem?: unknown): void {

@@ -10,6 +10,11 @@ export interface Session {
   namespace: string;
   /** Whether it is the admin token (the `default` namespace's, SPEC §4.5). */
   admin: boolean;
+  /**
+   * Whether the server allows `stream.delete` and `stream.truncate` (`sys.health`'s `deletion`,
+   * read at sign-in); without it the stream page offers no deletion.
+   */
+  deletion: boolean;
 }
 
 /**

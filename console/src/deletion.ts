@@ -1,0 +1,100 @@
+// Deleting a stream's messages from the console (SPEC §18): whether the server allows it, the
+// `stream.delete` / `stream.truncate` calls, what their answer means, and how a stream page
+// describes a stream that has lost messages. Pure functions, so they are unit-tested in Node.
+//
+// Deletion never lowers a stream's version and only ever removes a prefix of its positions
+// (`stream.truncate`) or all of them (`stream.delete`), so what remains of a stream is read as:
+// its version, and its lowest remaining position (or none).
+
+import type { Encodable } from "./json";
+import { Raw } from "./json";
+
+/**
+ * Whether the server allows `stream.delete` and `stream.truncate`, from its `sys.health` answer:
+ * only an explicit `"deletion": true` does. A server started with `--allow-deletion=false` says
+ * `false`, and servers that predate deletion do not send the field at all.
+ */
+export function deletionAllowed(health: unknown): boolean {
+  return typeof health === "object" && health !== null && (health as { deletion?: unknown }).deletion === true;
+}
+
+/** What is wrong with a typed `before` position, or `null` when it is an integer ≥ 0. */
+export function beforeProblem(text: string): string | null {
+  const trimmed = text.trim();
+  if (trimmed === "") return "enter the first position to keep";
+  return /^\d+$/.test(trimmed) ? null : "must be a whole number ≥ 0";
+}
+
+/**
+ * Whether the confirmation matches: the stream name exactly as it is, not trimmed and not
+ * case-folded, because `account-1` and `Account-1 ` are other streams.
+ */
+export function confirmed(typed: string, stream: string): boolean {
+  return typed === stream;
+}
+
+export type DeletionKind = "delete" | "truncate";
+
+/**
+ * The RPC call for a deletion. `stream.delete` carries the version the user was shown as
+ * `expectedVersion` (when known), so messages written since the page loaded are never deleted
+ * unseen: the server answers 409 instead. `before` is sent as typed (`Raw`), so a position past
+ * 2^53 keeps its digits and the server says whether it is acceptable.
+ */
+export function deletionCall(
+  kind: DeletionKind,
+  stream: string,
+  options: { expectedVersion?: number | null; before?: string },
+): { method: string; args: Encodable[] } {
+  if (kind === "delete") {
+    const expected = options.expectedVersion;
+    return {
+      method: "stream.delete",
+      args: [stream, expected === undefined || expected === null ? undefined : { expectedVersion: expected }],
+    };
+  }
+  const before = (options.before ?? "").trim();
+  if (beforeProblem(before) !== null) throw new Error("before " + beforeProblem(before));
+  return { method: "stream.truncate", args: [stream, { before: new Raw(BigInt(before).toString()) }] };
+}
+
+/** The answer of `stream.delete` and `stream.truncate`. */
+export interface DeleteResult {
+  deleted: number;
+  version: number;
+}
+
+/** A sentence for a deletion's answer. */
+export function deletedText(stream: string, result: DeleteResult): string {
+  const removed =
+    result.deleted === 0
+      ? `Nothing to delete in ${stream}`
+      : `Deleted ${result.deleted} message${result.deleted === 1 ? "" : "s"} from ${stream}`;
+  if (result.version < 0) return removed + "; it was never written.";
+  return `${removed}. It stays at version ${result.version}; the next write goes to position ${result.version + 1}.`;
+}
+
+/** What a stream page shows, and what it knows about the stream. */
+export interface StreamPageFacts {
+  /** `stream.version`: `null` for a stream never written. */
+  version: number | null;
+  /** The lowest remaining position, `null` when no message remains. */
+  lowest: number | null;
+  /** The positions of the messages on this page, ascending. */
+  shown: number[];
+  /** The position the page was asked to start at. */
+  from: number;
+}
+
+/** The summary line above a stream page's messages. */
+export function streamSummary(facts: StreamPageFacts): string {
+  const { version, lowest, shown, from } = facts;
+  if (version === null || version < 0) return "This stream has no messages.";
+  if (lowest === null) {
+    return `This stream has no messages: they were deleted. It stays at version ${version}, so the next write goes to position ${version + 1}.`;
+  }
+  if (shown.length === 0) return `No messages from position ${from}; the stream is at version ${version}.`;
+  const range = `Positions ${shown[0]}–${shown[shown.length - 1]}`;
+  if (lowest === 0) return `${range} of ${version + 1} message${version === 0 ? "" : "s"} (version ${version}).`;
+  return `${range} (version ${version}); the messages before position ${lowest} were deleted.`;
+}
