@@ -8,16 +8,16 @@
 //! concurrent bursts (so that writers group several appends, some to one new stream, into one
 //! transaction, and PostgreSQL's one-statement path runs as well as its general one), supplied
 //! ids with retries and duplicates, expected-version conflicts, import batches (new streams,
-//! positions below a stream's first, global positions below the head, refused batches) and
-//! clears. After every step the three answers are compared with a scan of
+//! positions below a stream's first, global positions below the head, refused batches),
+//! deletions and truncations (checklist 143), and clears. After every step the three answers are compared with a scan of
 //! `read_category("")`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use messagedb_core::{
-    CategorySummary, ImportError, ImportRecord, Message, MessageId, NamespaceId, NewMessage, Store,
-    StoreError, Timestamp, WriteOutcome,
+    CategorySummary, DeleteKind, DeleteRequest, ImportError, ImportRecord, Message, MessageId,
+    NamespaceId, NewMessage, Store, StoreError, Timestamp, WriteOutcome,
 };
 
 use crate::support::{message, namespace, read_category, stream, whole_category};
@@ -266,6 +266,29 @@ pub async fn counts_equal_a_full_scan(store: Arc<dyn Store>) {
             for outcome in outcomes {
                 check_write(outcome, &context);
             }
+            context
+        } else if roll < 85 {
+            // Deletions and truncations (SPEC §18): counts drop, a stream emptied stops
+            // counting until it is written again.
+            let name = *rng.pick(STREAMS);
+            let kind = if rng.chance(50) {
+                DeleteKind::Delete {
+                    expected_version: None,
+                }
+            } else {
+                DeleteKind::Truncate {
+                    before: rng.below(6) as i64,
+                }
+            };
+            let request = DeleteRequest {
+                stream: stream(name),
+                kind,
+            };
+            let context = format!("step {step}: {request:?}");
+            store
+                .delete_messages(&ns, &request)
+                .await
+                .unwrap_or_else(|e| panic!("{context}: {e:?}"));
             context
         } else if roll < 97 {
             let records = random_import(&mut rng, &scan, step);

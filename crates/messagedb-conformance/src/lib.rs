@@ -8,8 +8,8 @@
 //! [`writes`], [`payload`], [`streams`], [`categories`], [`listing`], [`namespaces`],
 //! [`notifications`] (the commit listener and `head`, which subscriptions rely on), [`counts`]
 //! (the counters of `ns.info` and `ns.categories` against a full scan, over random operations),
-//! [`import`] (import batches and the forced-import clear), and [`batches`]
-//! (`stream.writeBatch`). A tidy test (`tidy.rs`) fails when a case is not listed in the macro.
+//! [`import`] (import batches and the forced-import clear), [`batches`]
+//! (`stream.writeBatch`) and [`deletions`] (`stream.delete`, `stream.truncate`). A tidy test (`tidy.rs`) fails when a case is not listed in the macro.
 //!
 //! ```text
 //! mod in_memory {
@@ -31,6 +31,7 @@ use messagedb_core::Store;
 pub mod batches;
 pub mod categories;
 pub mod counts;
+pub mod deletions;
 pub mod import;
 pub mod listing;
 pub mod namespaces;
@@ -191,6 +192,16 @@ macro_rules! store_conformance_tests {
             }
             counts {
                 counts_equal_a_full_scan,
+            }
+            deletions {
+                delete_then_write_continues_after_the_old_version,
+                truncate_removes_the_oldest_positions,
+                a_deletion_takes_the_next_global_position,
+                delete_checks_the_expected_version,
+                ids_of_removed_messages_are_forgotten,
+                a_long_stream_is_removed_in_chunks,
+                a_truncated_stream_exports_and_imports,
+                deletions_are_listed_in_pages,
             }
             import {
                 records_keep_every_field,

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use messagedb_core::{
-    CommitListener, Committed, MessageId, NamespaceId, NewMessage, Store, StoreError, WriteOutcome,
+    CommitListener, Committed, Deletion, MessageId, NamespaceId, NewMessage, Store, StoreError,
+    WriteOutcome,
 };
 use tokio::sync::watch;
 
@@ -23,6 +24,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
     Committed(NamespaceId, Committed),
+    Deleted(NamespaceId, Deletion),
     Ended(NamespaceId),
 }
 
@@ -107,6 +109,10 @@ impl CommitListener for Recorder {
                 .iter()
                 .map(|c| Heard::Committed(ns.clone(), c.clone())),
         );
+    }
+
+    fn deleted(&self, ns: &NamespaceId, deletion: &Deletion) {
+        self.record([Heard::Deleted(ns.clone(), deletion.clone())]);
     }
 
     fn ended(&self, ns: &NamespaceId) {

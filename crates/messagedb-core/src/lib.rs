@@ -6,6 +6,7 @@
 //! calls it, and its error type [`StoreError`] is the only error that crosses it.
 
 pub mod batch;
+pub mod deletion;
 pub mod group;
 pub mod json;
 pub mod limits;
@@ -18,6 +19,7 @@ pub mod token;
 pub mod write;
 
 pub use batch::{AppendCondition, BatchOutcome, BatchRequest, ConditionMatch, ConditionQuery};
+pub use deletion::{DeleteKind, DeleteOutcome, DeleteRequest, Deletion};
 pub use group::{hash_64, ConsumerGroup};
 pub use message::{Message, MessageId, NewMessage, Positions, WriteOutcome};
 pub use namespace::{

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::batch::{BatchOutcome, BatchRequest, ConditionMatch};
+use crate::deletion::{DeleteOutcome, DeleteRequest, Deletion};
 use crate::group::ConsumerGroup;
 use crate::message::{Message, MessageId, NewMessage, WriteOutcome};
 use crate::namespace::{NamespaceId, NamespaceInfo, NamespaceRecord, NamespaceSummary};
@@ -179,6 +180,10 @@ pub trait CommitListener: Send + Sync + 'static {
     /// not reported.
     fn committed(&self, ns: &NamespaceId, messages: &[Committed]);
 
+    /// A deletion (SPEC §18) was committed durably at its global position; it is reported in
+    /// global-position order with the commits around it.
+    fn deleted(&self, ns: &NamespaceId, deletion: &Deletion);
+
     /// The namespace was deleted (or, later, cleared by a forced import): its subscriptions end.
     /// Nothing more is reported for this incarnation of `ns`; a namespace re-created with the
     /// same id starts afresh.
@@ -338,7 +343,8 @@ pub trait Store: Send + Sync + 'static {
         message_type: Option<&str>,
     ) -> Result<Option<Message>, StoreError>;
 
-    /// The stream version, `None` when the stream has no messages.
+    /// The stream version: the highest position ever assigned to it (SPEC §18: deletion does
+    /// not lower it), `None` when it was never written.
     async fn stream_version(
         &self,
         ns: &NamespaceId,
@@ -359,9 +365,34 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_categories(&self, ns: &NamespaceId) -> Result<Vec<CategorySummary>, StoreError>;
 
-    /// The highest committed global position of the namespace, 0 when it has no messages.
-    /// Every commit already reported to the [`CommitListener`] is at or below it.
+    /// The highest committed global position of the namespace (a message's or a deletion's),
+    /// 0 when it has none. Every commit already reported to the [`CommitListener`] is at or
+    /// below it.
     async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError>;
+
+    // ---- deletion (SPEC §18) ----
+
+    /// Removes the messages of one stream below the position [`crate::deletion::plan`] decides,
+    /// in transactions of at most [`crate::deletion::CHUNK`] messages, oldest first, each
+    /// serialized with the namespace's writes. The transaction that leaves none below it records
+    /// the [`Deletion`] (if the call removed anything) at the next global position, and the
+    /// deletion is reported to [`CommitListener::deleted`]. Counters drop; the stream's version
+    /// does not; removed ids are forgotten. On the embedded backend the removed bytes are
+    /// overwritten and the WAL checkpointed (TRUNCATE) before this returns.
+    async fn delete_messages(
+        &self,
+        ns: &NamespaceId,
+        request: &DeleteRequest,
+    ) -> Result<DeleteOutcome, StoreError>;
+
+    /// `ns.deletions`: the deletions with `global_position >= from_global_position`, ascending,
+    /// at most `limit`.
+    async fn list_deletions(
+        &self,
+        ns: &NamespaceId,
+        from_global_position: i64,
+        limit: u32,
+    ) -> Result<Vec<Deletion>, StoreError>;
 
     // ---- import (SPEC §9) ----
 

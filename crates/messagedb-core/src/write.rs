@@ -15,7 +15,7 @@
 //! the next one, each stream's positions consecutive after its version, in arrival order.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::batch::{AppendCondition, BatchOutcome, BatchRequest, ConditionMatch};
 use crate::group::hash_64;
@@ -164,9 +164,13 @@ impl<'a> Lookups<'a> {
 pub struct Known<'a> {
     /// The stored message of each supplied id that exists (ids not found are absent).
     pub ids: HashMap<MessageId, StoredId<'a>>,
-    /// The version (highest position) of each stream of [`Lookups::streams`] that has
-    /// messages; a stream absent here is empty (version -1).
+    /// The version of each stream of [`Lookups::streams`] that was ever written: its highest
+    /// position, or, for a stream whose messages were all deleted, the highest it had (SPEC
+    /// §18: versions never go back). A stream absent here was never written (version -1).
     pub versions: HashMap<&'a str, i64>,
+    /// The streams of `versions` that have no message now (all deleted): their next message is
+    /// their first again for the counters (§16.3), though not at position 0.
+    pub emptied: HashSet<&'a str>,
     /// For each condition of [`Lookups::conditions`] (by unit index), the lowest stored message
     /// with a global position above `after` that matches its query; absent when none does.
     pub condition_matches: HashMap<usize, ConditionMatch>,
@@ -181,6 +185,8 @@ pub struct Append<'a> {
     pub index: usize,
     pub request: &'a WriteRequest,
     pub positions: Positions,
+    /// The stream had no message before this one (never written, or emptied by deletion).
+    pub first_message: bool,
 }
 
 /// What a unit of a group did.
@@ -230,15 +236,15 @@ pub struct Decision<'a> {
 
 impl<'a> Decision<'a> {
     /// What the appends add to the counters of each category they touch (SPEC §16.3), in the
-    /// order the categories first appear. A stream counts as new at its append at position 0:
-    /// [`decide`] appends at version + 1 and a stream without messages has version -1, so that
-    /// is its first message. Groups are small (at most [`MAX_BATCH`]) and touch few
-    /// categories, so a linear scan does.
+    /// order the categories first appear. A stream counts as new at its first message
+    /// ([`Append::first_message`]): position 0, or the first after a deletion emptied it.
+    /// Groups are small (at most [`MAX_BATCH`]) and touch few categories, so a linear scan
+    /// does.
     pub fn category_growth(&self) -> Vec<CategoryGrowth<'a>> {
         let mut growth: Vec<CategoryGrowth<'a>> = Vec::new();
         for append in &self.appends {
             let category = append.request.message.stream_name.category();
-            let streams = i64::from(append.positions.position == 0);
+            let streams = i64::from(append.first_message);
             match growth.iter_mut().find(|g| g.category == category) {
                 Some(g) => {
                     g.messages += 1;
@@ -430,6 +436,7 @@ fn append<'a>(
     let message = &request.message;
     let stream = message.stream_name.as_str();
     let version = known.versions.get(stream).copied().unwrap_or(-1);
+    let first_message = version < 0 || known.emptied.remove(stream);
     let positions = Positions {
         position: version + 1,
         global_position: known.next_global_position,
@@ -450,6 +457,7 @@ fn append<'a>(
         index,
         request,
         positions,
+        first_message,
     });
     positions
 }
@@ -528,6 +536,39 @@ mod tests {
         let conflicting = [request("c-1", None, Some(3))];
         let refused = decide(&conflicting, Known::default());
         assert!(refused.category_growth().is_empty());
+    }
+
+    /// A stream whose messages were all deleted continues after its old version (SPEC §18),
+    /// and its next message makes it a stream again for the counters, once.
+    #[test]
+    fn an_emptied_stream_continues_after_its_version_and_counts_again() {
+        let group = [
+            request("a-1", None, Some(9)),
+            request("a-1", None, None),
+            request("a-2", None, None),
+        ];
+        let mut known = Known {
+            next_global_position: 30,
+            ..Known::default()
+        };
+        known.versions.insert("a-1", 9);
+        known.emptied.insert("a-1");
+        known.versions.insert("a-2", 3);
+        let decision = decide(&group, known);
+        let positions: Vec<_> = decision
+            .appends
+            .iter()
+            .map(|a| (a.positions.position, a.first_message))
+            .collect();
+        assert_eq!(positions, [(10, true), (11, false), (4, false)]);
+        assert_eq!(
+            decision.category_growth(),
+            [CategoryGrowth {
+                category: "a",
+                messages: 3,
+                streams: 1
+            }]
+        );
     }
 
     fn request(stream: &str, id: Option<MessageId>, expected: Option<i64>) -> WriteRequest {

@@ -610,6 +610,28 @@ impl Store for PostgresStore {
         .await
     }
 
+    // PENDING (issue 16, in progress on a branch): PostgreSQL deletion.
+    async fn delete_messages(
+        &self,
+        _ns: &NamespaceId,
+        _request: &messagedb_core::DeleteRequest,
+    ) -> Result<messagedb_core::DeleteOutcome, StoreError> {
+        Err(StoreError::backend(crate::error::Unsupported(
+            "stream deletion",
+        )))
+    }
+
+    async fn list_deletions(
+        &self,
+        _ns: &NamespaceId,
+        _from: i64,
+        _limit: u32,
+    ) -> Result<Vec<messagedb_core::Deletion>, StoreError> {
+        Err(StoreError::backend(crate::error::Unsupported(
+            "ns.deletions",
+        )))
+    }
+
     async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError> {
         self.read(ns, |conn, handle| async move {
             let row = conn

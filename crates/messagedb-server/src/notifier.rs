@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use messagedb_core::{CommitListener, Committed, NamespaceId};
+use messagedb_core::{CommitListener, Committed, Deletion, NamespaceId};
 use tokio::sync::{broadcast, watch};
 
 /// What a namespace's channel carries, in the order the store reported it.
@@ -34,6 +34,8 @@ use tokio::sync::{broadcast, watch};
 pub enum Notice {
     /// A batch of commits as one store transaction reported them, in ascending gpos.
     Committed(Arc<[Committed]>),
+    /// A deletion (SPEC §18), in gpos order with the batches.
+    Deleted(Arc<Deletion>),
     /// Commits before this point may be missing: catch up from the store.
     Resync,
 }
@@ -170,15 +172,16 @@ impl Default for Notifier {
     }
 }
 
-impl CommitListener for Notifier {
-    fn committed(&self, ns: &NamespaceId, messages: &[Committed]) {
+impl Notifier {
+    /// Queues a notice for `ns`'s subscribers, if it has any (built only then).
+    fn publish(&self, ns: &NamespaceId, notice: impl FnOnce() -> Notice) {
         let unheard = {
             let channels = self.channels.read().unwrap_or_else(PoisonError::into_inner);
             let Some(channel) = channels.get(ns) else {
                 // Nobody subscribes to this namespace: nothing to build or keep.
                 return;
             };
-            match channel.sender.send(Notice::Committed(Arc::from(messages))) {
+            match channel.sender.send(notice()) {
                 Ok(_) => {
                     self.high_water
                         .fetch_max(channel.sender.len(), Ordering::Relaxed);
@@ -190,6 +193,16 @@ impl CommitListener for Notifier {
         if unheard {
             self.prune(ns);
         }
+    }
+}
+
+impl CommitListener for Notifier {
+    fn committed(&self, ns: &NamespaceId, messages: &[Committed]) {
+        self.publish(ns, || Notice::Committed(Arc::from(messages)));
+    }
+
+    fn deleted(&self, ns: &NamespaceId, deletion: &Deletion) {
+        self.publish(ns, || Notice::Deleted(Arc::new(deletion.clone())));
     }
 
     fn resync(&self) {
@@ -225,7 +238,7 @@ mod tests {
     fn gpos(notice: Notice) -> i64 {
         match notice {
             Notice::Committed(batch) => batch[0].global_position,
-            Notice::Resync => panic!("a resync, not a batch"),
+            Notice::Resync | Notice::Deleted(_) => panic!("not a batch"),
         }
     }
 

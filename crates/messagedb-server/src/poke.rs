@@ -32,6 +32,20 @@ impl PokeBuffer {
     }
 }
 
+/// One `event: deleted` (SPEC §18): `data: {"before":p,"globalPosition":g,"stream":"s"}`.
+/// Deletions are rare, so this builds its own chunk.
+pub fn deleted_chunk(stream_name: &str, before: i64, global_position: i64) -> Bytes {
+    let mut out = String::with_capacity(64 + stream_name.len());
+    out.push_str("event: deleted\ndata: {\"before\":");
+    wire::push_i64(&mut out, before);
+    out.push_str(",\"globalPosition\":");
+    wire::push_i64(&mut out, global_position);
+    out.push_str(",\"stream\":");
+    wire::push_str(&mut out, stream_name);
+    out.push_str("}\n\n");
+    Bytes::from(out)
+}
+
 /// Appends one poke event for the message at `position` / `global_position` of `stream_name`.
 pub fn encode_poke(out: &mut String, stream_name: &str, position: i64, global_position: i64) {
     out.push_str("event: poke\ndata: {\"stream\":");
@@ -60,6 +74,14 @@ mod tests {
         assert_eq!(
             out,
             "event: poke\ndata: {\"stream\":\"a\\n\\\"b\",\"position\":0,\"globalPosition\":1}\n\n"
+        );
+    }
+
+    #[test]
+    fn a_deletion_is_one_event_with_the_spec_key_order() {
+        assert_eq!(
+            &deleted_chunk("account-\"1", 5, 42)[..],
+            b"event: deleted\ndata: {\"before\":5,\"globalPosition\":42,\"stream\":\"account-\\\"1\"}\n\n"
         );
     }
 

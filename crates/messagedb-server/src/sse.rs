@@ -35,10 +35,11 @@ use http::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONNECTION, CONTENT_TYPE,
 };
 use http::{StatusCode, Uri};
+use messagedb_core::deletion::MAX_DELETIONS_PAGE;
 use messagedb_core::limits::{SizeLimit, TooLong};
 use messagedb_core::{
-    category, CategoryQuery, Committed, ConsumerGroup, Limit, Message, NamespaceId, StartAt,
-    StoreError, StreamName, StreamQuery,
+    category, CategoryQuery, Committed, ConsumerGroup, Deletion, Limit, Message, NamespaceId,
+    StartAt, StoreError, StreamName, StreamQuery,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -47,7 +48,7 @@ use tokio::time::Instant;
 use crate::auth::Caller;
 use crate::error::{ApiError, Op};
 use crate::notifier::{NamespaceEnded, Notice};
-use crate::poke::PokeBuffer;
+use crate::poke::{deleted_chunk, PokeBuffer};
 use crate::{metrics, AppState, SubscriptionGuard};
 
 /// Replay reads this many messages per store call.
@@ -208,6 +209,20 @@ impl Selection {
             } => global_position >= from_global_position.unwrap_or(0),
         }
     }
+
+    /// Whether a deletion (SPEC §18) is delivered: its stream is covered as a message of it
+    /// would be (category, consumer group, start gpos), and for a stream subscription started
+    /// at position P, it removed something at or above P (`before > P`). Replay and live both
+    /// decide with this.
+    pub fn covers_deletion(&self, stream_name: &str, before: i64, global_position: i64) -> bool {
+        match self {
+            Selection::Stream {
+                name,
+                from_position,
+            } => stream_name == name && before > *from_position,
+            _ => self.matches(stream_name, 0, global_position),
+        }
+    }
 }
 
 /// `/subscribe`, any method (§3, §8).
@@ -247,6 +262,7 @@ pub async fn subscribe(State(state): State<AppState>, caller: Caller, uri: Uri) 
         ns,
         selection,
         cursor,
+        deleted_cursor: cursor,
         next_position,
         receiver: registration.receiver,
         stop,
@@ -304,6 +320,9 @@ struct Subscription {
     selection: Selection,
     /// The gpos of the last poke sent (or `H`).
     cursor: i64,
+    /// The gpos of the last deletion delivered or passed over (or `H`): deletions have their
+    /// own cursor, so a stream subscription can be told of them before its pokes (§18).
+    deleted_cursor: i64,
     /// Stream subscriptions: where a replay starts (one past the last position poked, or the
     /// requested start).
     next_position: i64,
@@ -386,119 +405,151 @@ impl Subscription {
         }
     }
 
-    /// Pokes everything in the store above the cursor, page by page, until a page is short.
+    /// Delivers everything in the store above the cursors: for a stream subscription its
+    /// deletions first, then its messages by position; otherwise messages and deletions merged
+    /// in gpos order.
     async fn replay(&mut self) -> Result<(), End> {
-        // Pages start where the previous one ended (by position for a stream, by gpos
-        // otherwise), not at the cursor: a page whose messages were all skipped still moves on.
-        let mut from = match &self.selection {
-            Selection::Stream { .. } => self.next_position,
-            Selection::Category {
-                from_global_position,
-                ..
-            } => (self.cursor + 1).max(*from_global_position),
-            Selection::All {
-                from_global_position,
-            } => (self.cursor + 1).max(from_global_position.unwrap_or(0)),
-        };
+        match self.selection {
+            Selection::Stream { .. } => {
+                self.replay_stream_deletions().await?;
+                self.replay_stream().await
+            }
+            _ => self.replay_log().await,
+        }
+    }
+
+    /// A stream subscription's deletions (§18: "before its pokes"): the namespace's deletion
+    /// log above the deletion cursor, filtered. Deletions are rare, so reading the log is cheap.
+    async fn replay_stream_deletions(&mut self) -> Result<(), End> {
         loop {
-            // Only what a poke needs is kept: a client that stalls mid-page pins no payloads.
-            let page: Vec<Committed> = self
-                .read_page(from)
-                .await?
-                .into_iter()
-                .map(|m| Committed {
-                    global_position: m.global_position,
-                    stream_name: m.stream_name,
-                    position: m.position,
-                })
-                .collect();
+            let from = self.deleted_cursor + 1;
+            let page = self.read_deletions(from).await?;
+            for deletion in &page {
+                self.offer_deletion(deletion).await?;
+                self.deleted_cursor = self.deleted_cursor.max(deletion.global_position);
+            }
+            if page.len() < MAX_DELETIONS_PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Pokes a stream's messages above the cursor, page by page, until a page is short.
+    async fn replay_stream(&mut self) -> Result<(), End> {
+        // Pages start where the previous one ended, not at the cursor: a page whose messages
+        // were all skipped still moves on.
+        let mut from = self.next_position;
+        loop {
+            let page = self.committed_page(from).await?;
             for c in &page {
                 self.offer_committed(c).await?;
             }
             let Some(last) = page.last() else {
                 return Ok(());
             };
-            from = match self.selection {
-                Selection::Stream { .. } => last.position + 1,
-                _ => last.global_position + 1,
-            };
+            from = last.position + 1;
             if page.len() < PAGE as usize {
                 return Ok(());
             }
         }
     }
 
-    /// One replay page from `from`, retrying a failing read a few times before giving up on
-    /// the response.
-    async fn read_page(&mut self, from: i64) -> Result<Vec<Message>, End> {
-        let mut backoff = REPLAY_BACKOFF;
-        let mut attempt = 1;
+    /// A category or `all` subscription's replay: messages and deletions above the cursors, in
+    /// gpos order. Each round first reads the head `h`, then a page of messages and the
+    /// deletions, and delivers only what lies at or below `h` (and below the page's end when
+    /// the page is full): everything there was committed before both reads, so nothing
+    /// committed meanwhile can be delivered ahead of something older (it comes live, or in the
+    /// next round).
+    async fn replay_log(&mut self) -> Result<(), End> {
+        let start = match &self.selection {
+            Selection::Category {
+                from_global_position,
+                ..
+            } => *from_global_position,
+            Selection::All {
+                from_global_position,
+            } => from_global_position.unwrap_or(0),
+            Selection::Stream { .. } => 0,
+        };
+        let mut from = (self.cursor.min(self.deleted_cursor) + 1).max(start);
         loop {
-            match self.read_once(from).await {
-                Ok(page) => return Ok(page),
-                Err(StoreError::NamespaceNotFound(_)) => return Err(End::NamespaceEnded),
-                Err(e) if attempt >= REPLAY_ATTEMPTS => {
-                    tracing::error!(
-                        namespace = %self.ns,
-                        error = %e,
-                        "subscription replay failed; ending the response"
-                    );
-                    return Err(End::ReplayFailed);
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        namespace = %self.ns,
-                        error = %e,
-                        attempt,
-                        "subscription replay read failed; retrying"
-                    );
-                    tokio::select! {
-                        end = self.stop.wait() => return Err(end),
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff *= 2;
-                    attempt += 1;
+            let head = self.read_head().await?;
+            let page = self.committed_page(from).await?;
+            let full = page.len() >= PAGE as usize;
+            let upper = match page.last() {
+                Some(last) if full => last.global_position.min(head),
+                _ => head,
+            };
+            let mut deletions = Vec::new();
+            let mut next = from;
+            while next <= upper {
+                let more = self.read_deletions(next).await?;
+                let short = more.len() < MAX_DELETIONS_PAGE as usize;
+                next = more.last().map_or(upper + 1, |d| d.global_position + 1);
+                deletions.extend(more.into_iter().filter(|d| d.global_position <= upper));
+                if short {
+                    break;
                 }
             }
+            let mut deletions = deletions.into_iter().peekable();
+            for c in page.iter().filter(|c| c.global_position <= upper) {
+                while let Some(d) = deletions.next_if(|d| d.global_position < c.global_position) {
+                    self.offer_deletion(&d).await?;
+                }
+                self.offer_committed(c).await?;
+            }
+            for d in deletions {
+                self.offer_deletion(&d).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+            from = upper.max(from - 1) + 1;
         }
     }
 
-    /// Reads one page: stream messages from position `from`, or category / namespace messages
-    /// from gpos `from`.
-    async fn read_once(&self, from: i64) -> Result<Vec<Message>, StoreError> {
-        let store = self.state.store();
-        let limit = Limit::AtMost(PAGE);
-        let category_query = |category: &str, group: Option<ConsumerGroup>| CategoryQuery {
-            category: category.to_owned(),
-            from_global_position: from,
-            limit,
-            correlation: None,
-            consumer_group: group,
-        };
-        match &self.selection {
-            Selection::Stream { name, .. } => {
-                // A name with U+0000 cannot have messages; live delivery still compares it.
-                let Ok(stream) = StreamName::parse(name.as_str()) else {
-                    return Ok(Vec::new());
-                };
-                let query = StreamQuery {
-                    start: StartAt::Position(from),
-                    limit,
-                };
-                store.read_stream(&self.ns, &stream, &query).await
-            }
-            Selection::Category { name, group, .. } => {
-                store
-                    .read_category(&self.ns, &category_query(name, *group))
-                    .await
-            }
-            // `""` selects the whole namespace.
-            Selection::All { .. } => {
-                store
-                    .read_category(&self.ns, &category_query("", None))
-                    .await
-            }
-        }
+    /// One replay page of messages from `from` (a position for a stream, a gpos otherwise),
+    /// keeping only what a poke needs: a client that stalls mid-page pins no payloads.
+    async fn committed_page(&mut self, from: i64) -> Result<Vec<Committed>, End> {
+        Ok(self
+            .read_page(from)
+            .await?
+            .into_iter()
+            .map(|m| Committed {
+                global_position: m.global_position,
+                stream_name: m.stream_name,
+                position: m.position,
+            })
+            .collect())
+    }
+
+    /// The namespace's head, with the replay's retries.
+    async fn read_head(&mut self) -> Result<i64, End> {
+        let store = self.state.clone();
+        let ns = self.ns.clone();
+        retry(&mut self.stop, &self.ns, || store.store().head(&ns)).await
+    }
+
+    /// A page of the deletion log from gpos `from`, with the replay's retries.
+    async fn read_deletions(&mut self, from: i64) -> Result<Vec<Deletion>, End> {
+        let store = self.state.clone();
+        let ns = self.ns.clone();
+        retry(&mut self.stop, &self.ns, || {
+            store.store().list_deletions(&ns, from, MAX_DELETIONS_PAGE)
+        })
+        .await
+    }
+
+    /// One replay page from `from`, retrying a failing read a few times before giving up on
+    /// the response.
+    async fn read_page(&mut self, from: i64) -> Result<Vec<Message>, End> {
+        let state = self.state.clone();
+        let ns = self.ns.clone();
+        let selection = self.selection.clone();
+        retry(&mut self.stop, &self.ns, || {
+            read_once(&state, &ns, &selection, from)
+        })
+        .await
     }
 
     /// Pokes the batches queued since registration; returns on overflow or the end.
@@ -515,6 +566,7 @@ impl Subscription {
                             self.offer_committed(c).await?;
                         }
                     }
+                    Ok(Notice::Deleted(deletion)) => self.offer_deletion(&deletion).await?,
                     // The store may have missed commits before this point: same remedy.
                     Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => return Ok(Overflow),
                     Err(RecvError::Closed) => return Err(End::NamespaceEnded),
@@ -526,6 +578,27 @@ impl Subscription {
                 }
             }
         }
+    }
+
+    /// Sends `event: deleted` for a deletion the subscription covers, once (its own cursor).
+    async fn offer_deletion(&mut self, deletion: &Deletion) -> Result<(), End> {
+        if deletion.global_position <= self.deleted_cursor
+            || !self.selection.covers_deletion(
+                &deletion.stream_name,
+                deletion.before,
+                deletion.global_position,
+            )
+        {
+            return Ok(());
+        }
+        let chunk = deleted_chunk(
+            &deletion.stream_name,
+            deletion.before,
+            deletion.global_position,
+        );
+        self.out.send(&mut self.stop, chunk).await?;
+        self.deleted_cursor = deletion.global_position;
+        Ok(())
     }
 
     async fn offer_committed(&mut self, c: &Committed) -> Result<(), End> {
@@ -553,6 +626,82 @@ impl Subscription {
         self.next_position = self.next_position.max(position + 1);
         metrics::sse_poked();
         Ok(())
+    }
+}
+
+/// Runs a replay read, retrying a failing one a few times (with a growing pause) before
+/// giving up on the response; a deleted namespace ends it at once.
+async fn retry<T, F, Fut>(stop: &mut Stop, ns: &NamespaceId, mut op: F) -> Result<T, End>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = REPLAY_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(StoreError::NamespaceNotFound(_)) => return Err(End::NamespaceEnded),
+            Err(e) if attempt >= REPLAY_ATTEMPTS => {
+                tracing::error!(
+                    namespace = %ns,
+                    error = %e,
+                    "subscription replay failed; ending the response"
+                );
+                return Err(End::ReplayFailed);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    namespace = %ns,
+                    error = %e,
+                    attempt,
+                    "subscription replay read failed; retrying"
+                );
+                tokio::select! {
+                    end = stop.wait() => return Err(end),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Reads one page: stream messages from position `from`, or category / namespace messages
+/// from gpos `from`.
+async fn read_once(
+    state: &AppState,
+    ns: &NamespaceId,
+    selection: &Selection,
+    from: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let store = state.store();
+    let limit = Limit::AtMost(PAGE);
+    let category_query = |category: &str, group: Option<ConsumerGroup>| CategoryQuery {
+        category: category.to_owned(),
+        from_global_position: from,
+        limit,
+        correlation: None,
+        consumer_group: group,
+    };
+    match selection {
+        Selection::Stream { name, .. } => {
+            // A name with U+0000 cannot have messages; live delivery still compares it.
+            let Ok(stream) = StreamName::parse(name.as_str()) else {
+                return Ok(Vec::new());
+            };
+            let query = StreamQuery {
+                start: StartAt::Position(from),
+                limit,
+            };
+            store.read_stream(ns, &stream, &query).await
+        }
+        Selection::Category { name, group, .. } => {
+            store.read_category(ns, &category_query(name, *group)).await
+        }
+        // `""` selects the whole namespace.
+        Selection::All { .. } => store.read_category(ns, &category_query("", None)).await,
     }
 }
 

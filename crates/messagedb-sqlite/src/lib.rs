@@ -18,6 +18,7 @@
 //! live (directory or memory); `lock` the data-directory lock.
 
 mod cache;
+mod deletion;
 mod error;
 mod location;
 mod lock;

@@ -133,6 +133,9 @@ impl Location {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -16 * 1024)?;
+        // Removed rows and freed pages are overwritten with zeros (SPEC §18: deleted payloads
+        // must leave the files). Only deletion and clearing remove rows, so writes pay nothing.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         // Room for the writer's statements and for the reads it serves when idle.
         conn.set_prepared_statement_cache_capacity(48);
         Ok(conn)

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use messagedb_core::{
-    BatchOutcome, BatchRequest, ImportError, ImportRecord, NamespaceId, NamespaceKey,
-    NamespaceRecord, StoreError, TokenHash, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchRequest, DeleteOutcome, DeleteRequest, ImportError, ImportRecord,
+    NamespaceId, NamespaceKey, NamespaceRecord, StoreError, TokenHash, WriteOutcome, WriteRequest,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
@@ -254,6 +254,18 @@ impl Namespace {
         outcome
             .await
             .unwrap_or_else(|_| Err(self.shared.gone().into()))
+    }
+
+    /// Removes messages of one stream through the writer (SPEC §18), chunk by chunk.
+    pub(crate) async fn delete_messages(
+        &self,
+        request: DeleteRequest,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let lease = self.shared.lease().await?;
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let job = Box::new(crate::deletion::DeleteJob::new(request, reply));
+        writer::submit(&self.shared, Command::Delete(job, lease)).await;
+        outcome.await.unwrap_or_else(|_| Err(self.shared.gone()))
     }
 
     /// Deletes every message through the writer, after the writes queued before.

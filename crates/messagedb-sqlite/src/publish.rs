@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use messagedb_core::{CommitListener, Committed, NamespaceId};
+use messagedb_core::{CommitListener, Committed, Deletion, NamespaceId};
 
 /// The installed listener, if any.
 #[derive(Default)]
@@ -39,6 +39,12 @@ impl Publisher {
         }
         if let Some(listener) = self.current() {
             listener.committed(ns, messages);
+        }
+    }
+
+    pub(crate) fn deleted(&self, ns: &NamespaceId, deletion: &Deletion) {
+        if let Some(listener) = self.current() {
+            listener.deleted(ns, deletion);
         }
     }
 

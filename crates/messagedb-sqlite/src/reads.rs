@@ -7,8 +7,8 @@
 //! namespace reads. The unit tests below check those plans.
 
 use messagedb_core::{
-    CategoryQuery, CategorySummary, Message, MessageId, StartAt, StreamQuery, StreamSummary,
-    StreamsQuery, Timestamp,
+    CategoryQuery, CategorySummary, Deletion, Message, MessageId, StartAt, StreamQuery,
+    StreamSummary, StreamsQuery, Timestamp,
 };
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -82,13 +82,53 @@ pub(crate) fn last_message(
     }
 }
 
-/// The stream version, `None` for a stream without messages. One index seek.
+/// The stream version (SPEC §18: the highest position ever assigned), `None` for a stream
+/// never written, and whether it has messages now. One index seek, and a second one only for
+/// a stream without messages (its floor, if deletion emptied it).
+pub(crate) fn stream_version_and_presence(
+    conn: &Connection,
+    stream: &str,
+) -> rusqlite::Result<Option<(i64, bool)>> {
+    let newest: Option<i64> = conn
+        .prepare_cached(
+            "SELECT position FROM messages WHERE stream_name = ?1 ORDER BY position DESC LIMIT 1",
+        )?
+        .query_row([stream], |row| row.get(0))
+        .optional()?;
+    if let Some(version) = newest {
+        return Ok(Some((version, true)));
+    }
+    let floor: Option<i64> = conn
+        .prepare_cached("SELECT version FROM stream_floors WHERE stream_name = ?1")?
+        .query_row([stream], |row| row.get(0))
+        .optional()?;
+    Ok(floor.map(|version| (version, false)))
+}
+
+/// The stream version, `None` for a stream never written.
 pub(crate) fn stream_version(conn: &Connection, stream: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(
-        "SELECT position FROM messages WHERE stream_name = ?1 ORDER BY position DESC LIMIT 1",
-    )?
-    .query_row([stream], |row| row.get(0))
-    .optional()
+    Ok(stream_version_and_presence(conn, stream)?.map(|(version, _)| version))
+}
+
+/// `ns.deletions`: the deletion log from `from`, ascending, at most `limit`.
+pub(crate) fn list_deletions(
+    conn: &Connection,
+    from: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<Deletion>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT global_position, stream_name, before, time FROM deletions \
+         WHERE global_position >= ?1 ORDER BY global_position LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![from, limit], |row| {
+        Ok(Deletion {
+            global_position: row.get(0)?,
+            stream_name: text(row, 1)?.to_owned(),
+            before: row.get(2)?,
+            time: Timestamp::from_micros(row.get(3)?),
+        })
+    })?;
+    rows.collect()
 }
 
 pub(crate) fn read_category(
@@ -238,8 +278,11 @@ pub(crate) fn message_count_of_any_version(conn: &Connection) -> rusqlite::Resul
 
 /// The highest stored global position, 0 for an empty namespace (primary-key lookup).
 pub(crate) fn head(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT coalesce(max(global_position), 0) FROM messages")?
-        .query_row([], |row| row.get(0))
+    conn.prepare_cached(
+        "SELECT max(coalesce((SELECT max(global_position) FROM messages), 0), \
+         coalesce((SELECT max(global_position) FROM deletions), 0))",
+    )?
+    .query_row([], |row| row.get(0))
 }
 
 /// `ns.info` numbers: the counter row, one statement (so one snapshot).

@@ -20,6 +20,7 @@ pub(crate) const NAMESPACE: Schema = Schema {
     migrations: &[
         include_str!("sql/namespace_v1.sql"),
         include_str!("sql/namespace_v2.sql"),
+        include_str!("sql/namespace_v3.sql"),
     ],
 };
 
@@ -77,7 +78,7 @@ mod tests {
         let err = NAMESPACE.migrate(&mut conn).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "store schema version 7 is newer than this messagedb supports (2)"
+            "store schema version 7 is newer than this messagedb supports (3)"
         );
     }
 

@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use messagedb_core::{
-    BatchOutcome, BatchRequest, CategoryQuery, CategorySummary, CommitListener, ImportError,
-    ImportRecord, Message, NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord,
-    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
-    StreamsQuery, Timestamp, TokenHash, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchRequest, CategoryQuery, CategorySummary, CommitListener, DeleteOutcome,
+    DeleteRequest, Deletion, ImportError, ImportRecord, Message, NamespaceId, NamespaceInfo,
+    NamespaceKey, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName,
+    StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, WriteOutcome, WriteRequest,
 };
 
 use crate::cache::{Cache, Limits};
@@ -460,6 +460,28 @@ impl Store for SqliteStore {
         let stream = stream.clone();
         namespace
             .read(move |conn| reads::stream_version(conn, stream.as_str()))
+            .await
+    }
+
+    async fn delete_messages(
+        &self,
+        ns: &NamespaceId,
+        request: &DeleteRequest,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.namespace_handle(ns)?
+            .delete_messages(request.clone())
+            .await
+    }
+
+    async fn list_deletions(
+        &self,
+        ns: &NamespaceId,
+        from_global_position: i64,
+        limit: u32,
+    ) -> Result<Vec<Deletion>, StoreError> {
+        let namespace = self.namespace_handle(ns)?;
+        namespace
+            .read(move |conn| reads::list_deletions(conn, from_global_position, limit))
             .await
     }
 

@@ -36,6 +36,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::deletion::DeleteJob;
 use crate::error;
 use crate::namespace::{Lease, Shared, Status};
 use crate::reads;
@@ -61,6 +62,9 @@ pub(crate) enum Command {
     ),
     /// Delete every message (a forced import), after the writes queued before it.
     Clear(oneshot::Sender<Result<(), StoreError>>, Lease),
+    /// `stream.delete` / `stream.truncate` (SPEC §18): one chunk per turn, then back to the end
+    /// of the queue until finished.
+    Delete(Box<DeleteJob>, Lease),
 }
 
 /// A queued unit, in the group being committed.
@@ -144,6 +148,20 @@ impl Writer {
 
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The next global position to hand out.
+    pub(crate) fn next_global_position(&self) -> i64 {
+        self.next_global_position
+    }
+
+    /// After a commit that took global positions other than through [`decide`].
+    pub(crate) fn set_next_global_position(&mut self, next: i64) {
+        self.next_global_position = next;
     }
 }
 
@@ -287,6 +305,31 @@ fn drain(shared: &Arc<Shared>) -> bool {
                 let _ = reply.send(outcome);
                 drop(lease);
             }
+            Some(Command::Delete(mut job, lease)) => {
+                let step = match drain.writer.as_mut() {
+                    Some(writer) => writer.delete_chunk(shared, &mut job),
+                    None => Err(shared.gone()),
+                };
+                match step {
+                    Ok(true) => {
+                        let outcome = job.outcome();
+                        job.answer(Ok(outcome));
+                        drop(lease);
+                    }
+                    Err(e) => {
+                        job.answer(Err(e));
+                        drop(lease);
+                    }
+                    // Not finished: behind whatever was queued meanwhile. Sent from a task,
+                    // since the queue may be full and this thread must not wait for itself.
+                    Ok(false) => {
+                        let shared = Arc::clone(shared);
+                        tokio::spawn(async move {
+                            submit(&shared, Command::Delete(job, lease)).await;
+                        });
+                    }
+                }
+            }
         }
     }
     true
@@ -419,8 +462,11 @@ fn read_known<'a>(
         }
     }
     for stream in &lookups.streams {
-        if let Some(version) = reads::stream_version(conn, stream)? {
+        if let Some((version, present)) = reads::stream_version_and_presence(conn, stream)? {
             known.versions.insert(stream, version);
+            if !present {
+                known.emptied.insert(stream);
+            }
         }
     }
     Ok(known)
@@ -609,8 +655,11 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(error::sqlite)?;
-        tx.execute_batch("DELETE FROM messages; DELETE FROM categories")
-            .map_err(error::sqlite)?;
+        tx.execute_batch(
+            "DELETE FROM messages; DELETE FROM categories; DELETE FROM deletions; \
+             DELETE FROM stream_floors",
+        )
+        .map_err(error::sqlite)?;
         tx.prepare_cached(
             "UPDATE counter SET next_global_position = ?1, message_count = 0, stream_count = 0, \
              last_global_position = 0, last_time = NULL",

@@ -26,6 +26,8 @@ impl CommitListener for Heard {
             .extend(messages.iter().cloned());
     }
 
+    fn deleted(&self, _ns: &NamespaceId, _deletion: &messagedb_core::Deletion) {}
+
     fn ended(&self, _ns: &NamespaceId) {}
 
     fn resync(&self) {}

@@ -63,6 +63,8 @@ impl CommitListener for Heard {
         self.bump();
     }
 
+    fn deleted(&self, _ns: &NamespaceId, _deletion: &messagedb_core::Deletion) {}
+
     fn ended(&self, _ns: &NamespaceId) {}
 
     fn resync(&self) {

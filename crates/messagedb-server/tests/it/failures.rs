@@ -31,6 +31,21 @@ impl Store for Faulty {
     async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError> {
         self.0.head(ns).await
     }
+    async fn delete_messages(
+        &self,
+        ns: &NamespaceId,
+        request: &messagedb_core::DeleteRequest,
+    ) -> Result<messagedb_core::DeleteOutcome, StoreError> {
+        self.0.delete_messages(ns, request).await
+    }
+    async fn list_deletions(
+        &self,
+        ns: &NamespaceId,
+        from: i64,
+        limit: u32,
+    ) -> Result<Vec<messagedb_core::Deletion>, StoreError> {
+        self.0.list_deletions(ns, from, limit).await
+    }
     async fn create_namespace(
         &self,
         id: &NamespaceId,

@@ -476,5 +476,6 @@ struct Deaf;
 
 impl CommitListener for Deaf {
     fn committed(&self, _: &NamespaceId, _: &[Committed]) {}
+    fn deleted(&self, _: &NamespaceId, _: &messagedb_core::Deletion) {}
     fn ended(&self, _: &NamespaceId) {}
 }

@@ -212,16 +212,16 @@ async fn a_newer_schema_is_refused() {
     let key = namespace_keys(dir.path()).into_iter().next().unwrap();
     let namespace_db =
         rusqlite::Connection::open(dir.path().join("ns").join(format!("{key}.sqlite"))).unwrap();
-    namespace_db.pragma_update(None, "user_version", 3).unwrap();
+    namespace_db.pragma_update(None, "user_version", 4).unwrap();
     drop(namespace_db);
     let error = SqliteStore::open(dir.path()).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "store schema version 3 is newer than this messagedb supports (2)"
+        "store schema version 4 is newer than this messagedb supports (3)"
     );
     let namespace_db =
         rusqlite::Connection::open(dir.path().join("ns").join(format!("{key}.sqlite"))).unwrap();
-    namespace_db.pragma_update(None, "user_version", 2).unwrap();
+    namespace_db.pragma_update(None, "user_version", 3).unwrap();
     drop(namespace_db);
 
     let store = SqliteStore::open(dir.path()).expect("the lock was released by the failed opens");
