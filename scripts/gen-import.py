@@ -31,9 +31,22 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000, help="number of streams")
     parser.add_argument("--categories", type=int, default=10, help="number of categories")
     parser.add_argument("--seed", type=int, default=1, help="seed for the UUIDs")
+    parser.add_argument(
+        "--big-stream",
+        metavar="NAME:N",
+        help="put N of the records in stream NAME, spread evenly among the others "
+        "(e.g. purge-1:100000, for the deletion benchmark)",
+    )
     args = parser.parse_args()
     if args.count < 0 or args.streams < 1 or args.categories < 1:
         parser.error("--count must be >= 0, --streams and --categories >= 1")
+    big_name, big_count = None, 0
+    if args.big_stream:
+        big_name, _, n = args.big_stream.rpartition(":")
+        if not big_name or not n.isdigit() or int(n) > args.count:
+            parser.error("--big-stream takes NAME:N with N <= --count")
+        big_count = int(n)
+    big_version = 0
 
     rng = random.Random(args.seed)
     base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
@@ -41,13 +54,18 @@ def main() -> None:
     out = sys.stdout
     lines = []
     for gpos in range(1, args.count + 1):
-        s = rng.randrange(args.streams)
-        pos = versions[s]
-        versions[s] = pos + 1
+        # Record gpos goes to the big stream when it moves floor(gpos * big / count) on by one.
+        if big_count and gpos * big_count // args.count > (gpos - 1) * big_count // args.count:
+            stream, pos = big_name, big_version
+            big_version += 1
+        else:
+            s = rng.randrange(args.streams)
+            stream, pos = f"bench{s % args.categories}-{s}", versions[s]
+            versions[s] = pos + 1
         msg_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         time = format_time(base + datetime.timedelta(milliseconds=gpos))
         lines.append(
-            f'{{"id":"{msg_id}","stream":"bench{s % args.categories}-{s}","type":"TestEvent",'
+            f'{{"id":"{msg_id}","stream":"{stream}","type":"TestEvent",'
             f'"pos":{pos},"gpos":{gpos},"data":{{"counter":{gpos},"payload":"test data for '
             f'profiling with some content to make it realistic","nested":{{"field1":"value1",'
             f'"field2":42,"field3":true}}}},"meta":{{"correlationStreamName":"test-correlation",'

@@ -74,8 +74,3 @@ pub(crate) fn pool(error: deadpool_postgres::PoolError) -> StoreError {
 pub(crate) fn pg(error: tokio_postgres::Error) -> StoreError {
     StoreError::backend(error)
 }
-
-/// PENDING (issue 16): an operation this backend does not have yet.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} is not available on PostgreSQL yet")]
-pub(crate) struct Unsupported(pub(crate) &'static str);

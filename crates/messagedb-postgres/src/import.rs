@@ -279,8 +279,11 @@ pub(crate) async fn clear(
     if counter.is_none() {
         return Err(NsError::Gone);
     }
+    // Deletion records and stream floors go too: the cleared namespace starts afresh, except
+    // for its counter (SPEC §9.4).
     tx.batch_execute(&format!(
-        "DELETE FROM {schema}.messages; DELETE FROM {schema}.categories"
+        "DELETE FROM {schema}.messages; DELETE FROM {schema}.categories; \
+         DELETE FROM {schema}.deletions; DELETE FROM {schema}.stream_floors"
     ))
     .await?;
     tx.execute_typed(

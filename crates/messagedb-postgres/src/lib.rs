@@ -10,10 +10,12 @@
 //!
 //! Code map: `store` is the `Store` implementation and the namespace lifecycle; `writer` the
 //! write path; `reads` every query; `schema` the layout and its migrations (SQL in `src/sql/`);
-//! `import` import batches and the forced-import clear; `notify` the notification payloads; `listen` the `LISTEN` task that feeds the commit listener; `connect` URLs, TLS, timeouts and the pool; `error` the
+//! `import` import batches and the forced-import clear; `deletion` `stream.delete` and
+//! `stream.truncate`; `notify` the notification payloads; `listen` the `LISTEN` task that feeds the commit listener; `connect` URLs, TLS, timeouts and the pool; `error` the
 //! error types.
 
 mod connect;
+mod deletion;
 mod error;
 mod import;
 mod listen;

@@ -9,7 +9,8 @@
 //! One task owns the connection. It decodes notifications as they come, maps internal keys to
 //! namespace ids (remembered, or read from the registry on first sight), reads the row back for
 //! payloads too large to carry the stream name, and hands consecutive commits of one namespace
-//! to the listener as one batch. A deletion ends the namespace. If the connection is lost, the
+//! to the listener as one batch; a stream deletion (SPEC §18) is reported between the commits
+//! around it. A namespace deletion ends the namespace. If the connection is lost, the
 //! task reconnects with a growing pause, and every subscription must then catch up from the
 //! store, because notifications sent in between are gone.
 
@@ -18,7 +19,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use messagedb_core::{CommitListener, Committed, NamespaceId, NamespaceKey};
+use messagedb_core::{CommitListener, Committed, Deletion, NamespaceId, NamespaceKey};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::Type;
 use tokio_postgres::Notification;
@@ -208,6 +209,24 @@ impl Listen {
                     }
                     batch.push(committed);
                 }
+                Event::Deleted {
+                    key,
+                    global_position,
+                    deletion,
+                } => {
+                    let Some(ns) = self.namespace(&key).await else {
+                        continue;
+                    };
+                    let Some(deletion) = self.deletion(&key, global_position, deletion).await
+                    else {
+                        continue;
+                    };
+                    // After the commits before it, before the ones after it: gpos order.
+                    flush(listener.as_deref(), &mut batch_ns, &mut batch);
+                    if let Some(listener) = listener.as_deref() {
+                        listener.deleted(&ns, &deletion);
+                    }
+                }
                 Event::Namespace {
                     key,
                     event,
@@ -265,7 +284,9 @@ impl Listen {
     }
 
     /// The commit a notification names, reading the row back when the payload could not carry
-    /// the stream name.
+    /// the stream name. A row deleted (SPEC §18) before it is read back is not reported: its
+    /// stream and position are gone with it, and its deletion is reported next. Only names
+    /// whose JSON exceeds the payload take this path, and SPEC §16.1's 1024 bytes never do.
     async fn committed(
         &mut self,
         key: &str,
@@ -297,6 +318,35 @@ impl Listen {
             }),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read back a notified message");
+                self.resync();
+                None
+            }
+        }
+    }
+
+    /// The deletion a notification names, reading the record back when the payload could not
+    /// carry it.
+    async fn deletion(
+        &mut self,
+        key: &str,
+        global_position: i64,
+        deletion: Option<Deletion>,
+    ) -> Option<Deletion> {
+        if deletion.is_some() {
+            return deletion;
+        }
+        let read = async {
+            let key = NamespaceKey::parse(key).map_err(|e| e.to_string())?;
+            let conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            reads::deletion_at(&conn, &namespace_schema(&key), global_position)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match read {
+            Ok(deletion) => deletion,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read back a notified deletion");
                 self.resync();
                 None
             }

@@ -14,9 +14,17 @@
 //! {"key":"<key>","event":"deleted","namespace":"<id>"}          ns.delete
 //! {"key":"<key>","event":"token","namespace":"<id>"}            token rotation
 //! {"key":"<key>","event":"cleared","namespace":"<id>"}          forced import: messages removed
+//! {"key":"<key>","event":"deletion","gpos":42,"stream":"account-1","before":6,"time":1700…}
+//!                                                                a stream.delete/truncate (§18)
+//! {"key":"<key>","event":"deletion","gpos":42}                   the same, when the above would
+//!                                                                exceed 8000 bytes: listeners
+//!                                                                read the deletion log
 //! ```
+//!
+//! A deletion travels as an `event` (not as a message payload with a `gpos`), so an instance
+//! that predates deletion ignores it instead of taking it for a commit.
 
-use messagedb_core::Positions;
+use messagedb_core::{Deletion, Positions, Timestamp};
 use serde::Deserialize;
 
 /// The one channel every instance listens on.
@@ -73,6 +81,26 @@ pub(crate) fn payload_sql(key: &str, gpos: &str, stream_json: &str, position: &s
     )
 }
 
+/// The payload for a committed deletion.
+pub(crate) fn deletion_payload(key: &str, deletion: &Deletion) -> String {
+    let stream_json =
+        serde_json::to_string(&deletion.stream_name).unwrap_or_else(|_| "\"\"".to_owned());
+    let full = format!(
+        r#"{{"key":"{key}","event":"deletion","gpos":{},"stream":{stream_json},"before":{},"time":{}}}"#,
+        deletion.global_position,
+        deletion.before,
+        deletion.time.as_micros()
+    );
+    if full.len() <= MAX_PAYLOAD {
+        full
+    } else {
+        format!(
+            r#"{{"key":"{key}","event":"deletion","gpos":{}}}"#,
+            deletion.global_position
+        )
+    }
+}
+
 /// What happened to a namespace as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NamespaceEvent {
@@ -113,6 +141,13 @@ pub(crate) enum Event {
         event: NamespaceEvent,
         namespace: String,
     },
+    /// A deletion (SPEC §18) at `global_position`; the record itself, unless the payload was
+    /// too large to carry it.
+    Deleted {
+        key: String,
+        global_position: i64,
+        deletion: Option<Deletion>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -123,6 +158,8 @@ struct Wire {
     position: Option<i64>,
     event: Option<String>,
     namespace: Option<String>,
+    before: Option<i64>,
+    time: Option<i64>,
 }
 
 /// Decodes a payload; `None` for anything this version does not understand (a newer instance
@@ -135,6 +172,22 @@ pub(crate) fn decode(payload: &str) -> Option<Event> {
             global_position,
             stream: wire.stream.zip(wire.position),
         }),
+        (Some("deletion"), Some(global_position)) => {
+            let deletion = match (wire.stream, wire.before, wire.time) {
+                (Some(stream_name), Some(before), Some(time)) => Some(Deletion {
+                    global_position,
+                    stream_name,
+                    before,
+                    time: Timestamp::from_micros(time),
+                }),
+                _ => None,
+            };
+            Some(Event::Deleted {
+                key: wire.key,
+                global_position,
+                deletion,
+            })
+        }
         (Some(event), _) => {
             let event = match event {
                 "deleted" => NamespaceEvent::Deleted,
@@ -222,6 +275,46 @@ mod tests {
             }
         }
         assert_eq!(stream_json_if_it_fits(KEY, &"\"".repeat(4000)), None);
+    }
+
+    #[test]
+    fn deletion_payloads_round_trip() {
+        let deletion = Deletion {
+            global_position: 42,
+            stream_name: "account-1 \"é\"".to_owned(),
+            before: 6,
+            time: Timestamp::from_micros(1_700_000_000_123_456),
+        };
+        let payload = deletion_payload(KEY, &deletion);
+        assert_eq!(
+            payload,
+            format!(
+                r#"{{"key":"{KEY}","event":"deletion","gpos":42,"stream":"account-1 \"é\"","before":6,"time":1700000000123456}}"#
+            )
+        );
+        assert_eq!(
+            decode(&payload),
+            Some(Event::Deleted {
+                key: KEY.to_owned(),
+                global_position: 42,
+                deletion: Some(deletion.clone()),
+            })
+        );
+        // Too long to carry the stream: the listener reads the record back.
+        let long = Deletion {
+            stream_name: "\"".repeat(4000),
+            ..deletion
+        };
+        let payload = deletion_payload(KEY, &long);
+        assert!(payload.len() < 8000);
+        assert_eq!(
+            decode(&payload),
+            Some(Event::Deleted {
+                key: KEY.to_owned(),
+                global_position: 42,
+                deletion: None,
+            })
+        );
     }
 
     #[test]

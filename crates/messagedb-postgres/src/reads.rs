@@ -10,8 +10,8 @@
 
 use deadpool_postgres::ClientWrapper;
 use messagedb_core::{
-    CategoryQuery, CategorySummary, Message, MessageId, StartAt, StreamQuery, StreamSummary,
-    StreamsQuery, Timestamp,
+    CategoryQuery, CategorySummary, Deletion, Message, MessageId, StartAt, StreamQuery,
+    StreamSummary, StreamsQuery, Timestamp,
 };
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
@@ -132,22 +132,92 @@ pub(crate) async fn last_message(
     row.as_ref().map(message).transpose()
 }
 
-/// The stream version, `None` for a stream without messages. One index seek.
+/// The stream version (SPEC §18: the highest position ever assigned), `None` for a stream
+/// never written: its newest message's position, or for a stream whose messages were all
+/// deleted, its floor. One index seek, and a second one only for a stream without messages.
 pub(crate) async fn stream_version(
     client: &Client,
     schema: &str,
     stream: &str,
 ) -> Result<Option<i64>, tokio_postgres::Error> {
     let row = client
-        .query_typed_opt(
+        .query_typed_one(
             &format!(
-                "SELECT position FROM {schema}.messages \
-                 WHERE stream_name = $1 ORDER BY position DESC LIMIT 1"
+                "SELECT coalesce((SELECT position FROM {schema}.messages \
+                     WHERE stream_name = $1 ORDER BY position DESC LIMIT 1), \
+                     (SELECT version FROM {schema}.stream_floors WHERE stream_name = $1))"
             ),
             &[(&stream, Type::TEXT)],
         )
         .await?;
-    row.map(|r| r.try_get(0)).transpose()
+    row.try_get(0)
+}
+
+/// The columns [`deletion`] decodes, in its order.
+const DELETION_COLUMNS: &str = "global_position, stream_name, before, time";
+
+/// `ns.deletions`: the deletion log from `from`, ascending, at most `limit` (primary-key range).
+pub(crate) async fn list_deletions(
+    client: &Client,
+    schema: &str,
+    from: i64,
+    limit: u32,
+) -> Result<Vec<Deletion>, tokio_postgres::Error> {
+    let limit = i64::from(limit);
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT {DELETION_COLUMNS} FROM {schema}.deletions \
+                 WHERE global_position >= $1 ORDER BY global_position LIMIT $2"
+            ),
+            &[(&from, Type::INT8), (&limit, Type::INT8)],
+        )
+        .await?;
+    rows.iter().map(deletion).collect()
+}
+
+/// The deletion recorded at `global_position`, if any (for notifications too large to carry
+/// it).
+pub(crate) async fn deletion_at(
+    client: &Client,
+    schema: &str,
+    global_position: i64,
+) -> Result<Option<Deletion>, tokio_postgres::Error> {
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "SELECT {DELETION_COLUMNS} FROM {schema}.deletions WHERE global_position = $1"
+            ),
+            &[(&global_position, Type::INT8)],
+        )
+        .await?;
+    row.as_ref().map(deletion).transpose()
+}
+
+/// The highest committed global position, a message's or a deletion's (SPEC §18), 0 when there
+/// is none: two backward primary-key seeks.
+pub(crate) async fn head(client: &Client, schema: &str) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_typed_one(
+            &format!(
+                "SELECT GREATEST( \
+                     coalesce((SELECT max(global_position) FROM {schema}.messages), 0), \
+                     coalesce((SELECT max(global_position) FROM {schema}.deletions), 0))"
+            ),
+            &[],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+/// Decodes the columns of [`DELETION_COLUMNS`].
+fn deletion(row: &Row) -> Result<Deletion, tokio_postgres::Error> {
+    Ok(Deletion {
+        global_position: row.try_get(0)?,
+        stream_name: row.try_get(1)?,
+        before: row.try_get(2)?,
+        time: Timestamp::from_micros(row.try_get(3)?),
+    })
 }
 
 pub(crate) async fn read_category(

@@ -18,6 +18,12 @@
 //! namespace without an append function (created by a messagedb older than version 2 or 3)
 //! fills its counters the same way. Instances of an older version must not keep writing after
 //! the migration: their general write path, import and clear do not maintain the new counters.
+//!
+//! Version 4 adds deletion (SPEC §18): every namespace gets the tables of
+//! `sql/namespace_deletions.sql` (the deletion log and the stream floors) and an append function
+//! that continues a stream after its floor. Again, instances of an older version must be
+//! stopped first: they neither read floors (a write after a deletion would reuse positions) nor
+//! hear deletions.
 
 use messagedb_core::NamespaceKey;
 use tokio_postgres::Client;
@@ -32,6 +38,8 @@ enum Migration {
     AppendFunctions,
     /// SQL run as it is, then, for every namespace, [`counters_fill`] and its append function.
     Counters(&'static str),
+    /// For every namespace, its deletion tables ([`deletion_ddl`]) and its append function.
+    Deletions,
 }
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
@@ -39,10 +47,14 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("sql/registry_v1.sql")),
     Migration::AppendFunctions,
     Migration::Counters(include_str!("sql/registry_v3.sql")),
+    Migration::Deletions,
 ];
 
 /// The DDL of one namespace at the current version; `{schema}` is replaced by its schema name.
 const NAMESPACE: &str = include_str!("sql/namespace.sql");
+
+/// The deletion tables of one namespace (`IF NOT EXISTS`: also run on existing namespaces).
+const NAMESPACE_DELETIONS: &str = include_str!("sql/namespace_deletions.sql");
 
 /// The advisory lock key that serialises migrations (an arbitrary constant: "msgdb" + 1); the
 /// writer's late creation of an append function takes it too.
@@ -64,17 +76,25 @@ pub(crate) fn namespace_ddl(key: &NamespaceKey) -> String {
     let schema = namespace_schema(key);
     let mut ddl = NAMESPACE.replace("{schema}", &schema);
     ddl.push('\n');
+    ddl.push_str(&deletion_ddl(key));
+    ddl.push('\n');
     ddl.push_str(&crate::writer::append_function_ddl(&schema));
     ddl
 }
 
+/// The DDL creating namespace `key`'s deletion tables, if missing.
+pub(crate) fn deletion_ddl(key: &NamespaceKey) -> String {
+    NAMESPACE_DELETIONS.replace("{schema}", &namespace_schema(key))
+}
+
 /// A transaction bringing namespace `key`'s schema up to date under the migration lock, for
 /// namespaces whose schema lacks the append function (created by an older messagedb): fills
-/// its counters, then (re)creates the function.
+/// its counters, creates its deletion tables, then (re)creates the function.
 pub(crate) fn repair_transaction(key: &NamespaceKey) -> String {
     format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); {} {} COMMIT;",
+        "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); {} {} {} COMMIT;",
         counters_fill(key),
+        deletion_ddl(key),
         crate::writer::append_function_ddl(&namespace_schema(key))
     )
 }
@@ -140,7 +160,7 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(first) {
         match migration {
             Migration::Sql(sql) => tx.batch_execute(sql).await.map_err(database)?,
-            Migration::AppendFunctions | Migration::Counters(_) => {
+            Migration::AppendFunctions | Migration::Counters(_) | Migration::Deletions => {
                 if let Migration::Counters(sql) = migration {
                     tx.batch_execute(sql).await.map_err(database)?;
                 }
@@ -152,11 +172,12 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
                     let key: String = row.try_get(0).map_err(database)?;
                     let key = NamespaceKey::parse(key)
                         .map_err(|e| OpenError::Database(format!("migration failed: {e}")))?;
-                    if let Migration::Counters(_) = migration {
-                        tx.batch_execute(&counters_fill(&key))
-                            .await
-                            .map_err(database)?;
+                    match migration {
+                        Migration::Counters(_) => tx.batch_execute(&counters_fill(&key)).await,
+                        Migration::Deletions => tx.batch_execute(&deletion_ddl(&key)).await,
+                        Migration::Sql(_) | Migration::AppendFunctions => Ok(()),
                     }
+                    .map_err(database)?;
                     let ddl = crate::writer::append_function_ddl(&namespace_schema(&key));
                     tx.batch_execute(&ddl).await.map_err(database)?;
                 }
@@ -186,6 +207,7 @@ mod tests {
         let a = NamespaceKey::random();
         let ddl = namespace_ddl(&a);
         assert!(ddl.contains(&format!("CREATE SCHEMA messagedb_ns_{a};")));
+        assert!(ddl.contains(&format!("messagedb_ns_{a}.stream_floors")));
         assert!(!ddl.contains("{schema}"));
         let statements: String = ddl.lines().filter(|l| !l.starts_with("--")).collect();
         assert!(!statements.to_lowercase().contains("jsonb"));

@@ -22,15 +22,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use messagedb_core::{
-    BatchOutcome, BatchRequest, CategoryQuery, CategorySummary, CommitListener, ImportError,
-    ImportRecord, Message, NamespaceId, NamespaceInfo, NamespaceKey, NamespaceRecord,
-    NamespaceSummary, NewMessage, Store, StoreError, StreamName, StreamQuery, StreamSummary,
-    StreamsQuery, Timestamp, TokenHash, UnitOutcome, WriteOutcome, WriteRequest,
+    BatchOutcome, BatchRequest, CategoryQuery, CategorySummary, CommitListener, DeleteOutcome,
+    DeleteRequest, Deletion, ImportError, ImportRecord, Message, NamespaceId, NamespaceInfo,
+    NamespaceKey, NamespaceRecord, NamespaceSummary, NewMessage, Store, StoreError, StreamName,
+    StreamQuery, StreamSummary, StreamsQuery, Timestamp, TokenHash, UnitOutcome, WriteOutcome,
+    WriteRequest,
 };
 use tokio::sync::watch;
 use tokio_postgres::types::Type;
 
 use crate::connect::{Connector, PostgresOptions};
+use crate::deletion;
 use crate::error::{self, NsError, OpenError};
 use crate::import::{self, ImportFailure};
 use crate::listen::{self, ListenerSlot};
@@ -610,40 +612,35 @@ impl Store for PostgresStore {
         .await
     }
 
-    // PENDING (issue 16, in progress on a branch): PostgreSQL deletion.
     async fn delete_messages(
         &self,
-        _ns: &NamespaceId,
-        _request: &messagedb_core::DeleteRequest,
-    ) -> Result<messagedb_core::DeleteOutcome, StoreError> {
-        Err(StoreError::backend(crate::error::Unsupported(
-            "stream deletion",
-        )))
+        ns: &NamespaceId,
+        request: &DeleteRequest,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.on_namespace(ns, |handle| async move {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(NsError::Store(error::closed()));
+            }
+            deletion::delete_messages(&self.inner.pool, &handle.key, &handle.schema, request).await
+        })
+        .await
     }
 
     async fn list_deletions(
         &self,
-        _ns: &NamespaceId,
-        _from: i64,
-        _limit: u32,
-    ) -> Result<Vec<messagedb_core::Deletion>, StoreError> {
-        Err(StoreError::backend(crate::error::Unsupported(
-            "ns.deletions",
-        )))
+        ns: &NamespaceId,
+        from_global_position: i64,
+        limit: u32,
+    ) -> Result<Vec<Deletion>, StoreError> {
+        self.read(ns, |conn, handle| async move {
+            reads::list_deletions(&conn, &handle.schema, from_global_position, limit).await
+        })
+        .await
     }
 
     async fn head(&self, ns: &NamespaceId) -> Result<i64, StoreError> {
         self.read(ns, |conn, handle| async move {
-            let row = conn
-                .query_typed_one(
-                    &format!(
-                        "SELECT coalesce(max(global_position), 0) FROM {}.messages",
-                        handle.schema
-                    ),
-                    &[],
-                )
-                .await?;
-            row.try_get(0)
+            reads::head(&conn, &handle.schema).await
         })
         .await
     }

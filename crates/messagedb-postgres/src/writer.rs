@@ -9,8 +9,9 @@
 //!    takes this lock first, so batches of one namespace commit one after another and commit
 //!    order is global-position order (I4); the checks below and the append are one step (I5,
 //!    I3). Behind it, the stored rows of the supplied ids and the version of every stream in
-//!    the batch are read: statements of their own, so their snapshots are taken once the lock
-//!    is granted and include every earlier commit.
+//!    the batch are read (its newest position, or for a stream whose messages were all
+//!    deleted the floor it kept, SPEC §18): statements of their own, so their snapshots are
+//!    taken once the lock is granted and include every earlier commit.
 //! 2. The shared write rule (`messagedb_core::decide`, the same function the embedded writer
 //!    calls) gives each request, in arrival order, its outcome (idempotent retry, duplicate id,
 //!    version conflict, or an append at the next global position), seeing the effects of the
@@ -271,10 +272,15 @@ impl Sql {
                 "SELECT id, stream_name, type, position, global_position FROM {schema}.messages \
                  WHERE id = ANY($1)"
             ),
+            // Each stream's newest position and, only for a stream without messages, its
+            // floor (SPEC §18: the version it kept when deletion emptied it).
             versions: format!(
-                "SELECT s.ord, (SELECT position FROM {schema}.messages \
-                                WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) \
-                 FROM unnest($1::text[]) WITH ORDINALITY AS s(name, ord)"
+                "SELECT s.ord, n.position, CASE WHEN n.position IS NULL THEN \
+                     (SELECT f.version FROM {schema}.stream_floors f \
+                      WHERE f.stream_name = s.name) END \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS s(name, ord) \
+                 LEFT JOIN LATERAL (SELECT position FROM {schema}.messages \
+                     WHERE stream_name = s.name ORDER BY position DESC LIMIT 1) n ON true"
             ),
             insert: INSERT.replace("{schema}", schema),
             condition: CONDITION.replace("{schema}", schema),
@@ -480,12 +486,24 @@ async fn in_transaction(
     }
     for row in &version_rows {
         let ord: i64 = row.try_get(0)?;
-        let version: Option<i64> = row.try_get(1)?;
-        let stream = usize::try_from(ord - 1)
+        let newest: Option<i64> = row.try_get(1)?;
+        let floor: Option<i64> = row.try_get(2)?;
+        let Some(stream) = usize::try_from(ord - 1)
             .ok()
-            .and_then(|index| lookups.streams.get(index));
-        if let (Some(stream), Some(version)) = (stream, version) {
-            known.versions.insert(stream, version);
+            .and_then(|index| lookups.streams.get(index))
+        else {
+            continue;
+        };
+        match (newest, floor) {
+            (Some(version), _) => {
+                known.versions.insert(stream, version);
+            }
+            // Every message deleted: it continues after its floor, as a stream again.
+            (None, Some(version)) => {
+                known.versions.insert(stream, version);
+                known.emptied.insert(stream);
+            }
+            (None, None) => {}
         }
     }
     for ((index, _), row) in lookups.conditions.iter().zip(&condition_rows) {
@@ -602,10 +620,12 @@ fn outcomes(decided: Vec<Result<UnitOutcome, StoreError>>) -> Vec<Outcome> {
 }
 
 /// Appends every row of its arrays (`$2`…) in array order: global positions from the counter
-/// row of key `$1` on, stream positions after each stream's last, moves the counter by the
-/// number of rows appended, adds them to the counts (SPEC §16.3: an append at position 0 is a
-/// stream's first message, as in core's `Decision::category_growth`; one upsert per category)
-/// and queues one notification per append (the payload of
+/// row of key `$1` on, stream positions after each stream's version (its newest message, or
+/// for a stream whose messages were all deleted its floor, SPEC §18), moves the counter by the
+/// number of rows appended, adds them to the counts (SPEC §16.3: a stream's first message is
+/// the first append to a stream without messages, never written or emptied by deletion, as
+/// core's `Append::first_message`; one upsert per category) and queues one notification per
+/// append (the payload of
 /// `notify::message_payload`), in global-position order. Returns each append's array index
 /// (from 1) and positions. Must run after the counter row is locked, as a statement of its own,
 /// so that its snapshot has every earlier commit (the body of [`append_function_ddl`]).
@@ -615,19 +635,23 @@ const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
                 $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[]) \
             WITH ORDINALITY AS b(stream_name, category, type, id, data, metadata, \
                 correlation_category, cardinal_hash, time, stream_json, ord)), \
-     v AS (SELECT s.name, coalesce((SELECT m.position FROM {schema}.messages m \
-                WHERE m.stream_name = s.name ORDER BY m.position DESC LIMIT 1), -1) AS version \
-            FROM (SELECT DISTINCT stream_name AS name FROM b) s), \
+     v AS (SELECT s.name, n.position IS NULL AS empty, \
+                coalesce(n.position, (SELECT f.version FROM {schema}.stream_floors f \
+                    WHERE f.stream_name = s.name), -1) AS version \
+            FROM (SELECT DISTINCT stream_name AS name FROM b) s \
+            LEFT JOIN LATERAL (SELECT m.position FROM {schema}.messages m \
+                WHERE m.stream_name = s.name ORDER BY m.position DESC LIMIT 1) n ON true), \
      r AS MATERIALIZED (SELECT b.*, c.base + b.ord - 1 AS global_position, \
-                v.version + row_number() OVER (PARTITION BY b.stream_name ORDER BY b.ord) \
-                    AS position \
-            FROM b JOIN v ON v.name = b.stream_name CROSS JOIN c), \
+                v.version + row_number() OVER w AS position, \
+                v.empty AND row_number() OVER w = 1 AS first_message \
+            FROM b JOIN v ON v.name = b.stream_name CROSS JOIN c \
+            WINDOW w AS (PARTITION BY b.stream_name ORDER BY b.ord)), \
      i AS (INSERT INTO {schema}.messages (global_position, position, stream_name, category, \
                 type, id, data, metadata, correlation_category, cardinal_hash, time) \
             SELECT global_position, position, stream_name, category, type, id, data, metadata, \
                 correlation_category, cardinal_hash, time FROM r), \
      g AS (INSERT INTO {schema}.categories AS k (category, message_count, stream_count) \
-            SELECT category, count(*), count(*) FILTER (WHERE position = 0) FROM r \
+            SELECT category, count(*), count(*) FILTER (WHERE first_message) FROM r \
             GROUP BY category \
             ON CONFLICT (category) DO UPDATE SET \
                 message_count = k.message_count + excluded.message_count, \
@@ -635,7 +659,7 @@ const APPEND: &str = "WITH c AS (SELECT next_global_position AS base \
      u AS (UPDATE messagedb.counters \
             SET next_global_position = next_global_position + (SELECT count(*) FROM r), \
                 message_count = message_count + (SELECT count(*) FROM r), \
-                stream_count = stream_count + (SELECT count(*) FROM r WHERE position = 0), \
+                stream_count = stream_count + (SELECT count(*) FROM r WHERE first_message), \
                 last_global_position = (SELECT max(global_position) FROM r), \
                 last_time = (SELECT time FROM r ORDER BY global_position DESC LIMIT 1) \
             WHERE key = $1) \

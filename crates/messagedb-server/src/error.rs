@@ -165,6 +165,8 @@ pub enum Op {
     GetNamespaceInfo,
     ListStreams,
     ListCategories,
+    DeleteMessages,
+    ListDeletions,
     /// The registry lookup that authentication does; not an RPC, so not in the SPEC's list.
     Authenticate,
     /// Reading the head for a live-only `/subscribe`; not an RPC either.
@@ -185,6 +187,8 @@ impl Op {
             Op::GetNamespaceInfo => "get namespace info",
             Op::ListStreams => "list streams",
             Op::ListCategories => "list categories",
+            Op::DeleteMessages => "delete messages",
+            Op::ListDeletions => "list deletions",
             Op::Authenticate => "authenticate",
             Op::Subscribe => "subscribe",
         }

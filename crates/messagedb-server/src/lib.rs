@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub debug_endpoints: bool,
     /// Serve the web console at `/console` (an extension to SPEC §3; off, it is a 404).
     pub console: bool,
+    /// `stream.delete` / `stream.truncate` allowed to the namespace's tokens (SPEC §18); off,
+    /// both answer 403.
+    pub allow_deletion: bool,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             metrics: true,
             debug_endpoints: false,
             console: true,
+            allow_deletion: true,
         }
     }
 }

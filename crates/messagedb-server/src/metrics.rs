@@ -22,6 +22,7 @@ const RPC_REQUESTS: &str = "messagedb_rpc_requests_total";
 const RPC_DURATION: &str = "messagedb_rpc_request_duration_seconds";
 const MESSAGES_WRITTEN: &str = "messagedb_messages_written_total";
 const MESSAGES_IMPORTED: &str = "messagedb_messages_imported_total";
+const MESSAGES_DELETED: &str = "messagedb_messages_deleted_total";
 const SSE_POKES: &str = "messagedb_sse_pokes_total";
 const SSE_CATCHUPS: &str = "messagedb_sse_catchups_total";
 
@@ -61,9 +62,19 @@ fn describe() {
         "Messages appended by stream.write and stream.writeBatch"
     );
     metrics::describe_counter!(MESSAGES_IMPORTED, "Messages committed by /import");
+    metrics::describe_counter!(
+        MESSAGES_DELETED,
+        "Messages removed by stream.delete and stream.truncate"
+    );
     metrics::describe_counter!(SSE_POKES, "Pokes sent to SSE subscribers");
     metrics::describe_counter!(SSE_CATCHUPS, "SSE replays after a queue overflow");
-    for name in [MESSAGES_WRITTEN, MESSAGES_IMPORTED, SSE_POKES, SSE_CATCHUPS] {
+    for name in [
+        MESSAGES_WRITTEN,
+        MESSAGES_IMPORTED,
+        MESSAGES_DELETED,
+        SSE_POKES,
+        SSE_CATCHUPS,
+    ] {
         metrics::counter!(name).absolute(0);
     }
 }
@@ -150,6 +161,10 @@ pub fn messages_written(count: u64) {
 
 pub fn messages_imported(count: u64) {
     metrics::counter!(MESSAGES_IMPORTED).increment(count);
+}
+
+pub fn messages_deleted(count: u64) {
+    metrics::counter!(MESSAGES_DELETED).increment(count);
 }
 
 pub fn sse_poked() {

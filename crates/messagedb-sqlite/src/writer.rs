@@ -1,7 +1,8 @@
-//! The write path: one OS thread per namespace owns the write connection and group-commits.
+//! The write path: a namespace's write queue is drained by one pool thread at a time (holding
+//! one of the store's writer permits), which owns the write connection and group-commits.
 //!
-//! Requests arrive on a bounded channel. The thread waits for one, then gathers whatever else is
-//! queued (up to [`MAX_BATCH`], `messagedb_core::write::gather`) and runs the whole group in ONE
+//! Requests arrive on a bounded channel. The draining thread takes one, then gathers whatever
+//! else is queued (up to [`MAX_BATCH`], `messagedb_core::write::gather`) and runs the whole group in ONE
 //! transaction: it reads what the group needs (the stored messages of the supplied ids, the
 //! version of each stream), lets the shared write rule (`messagedb_core::decide`) give every
 //! request its outcome in arrival order (idempotent retry, duplicate id, version conflict, or an

@@ -4,8 +4,14 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use messagedb_conformance::support::{append_to, message, read_category, whole_category};
-use messagedb_core::{NamespaceId, NewMessage, Store, StoreError, Token, TokenHash, WriteOutcome};
+use messagedb_conformance::notifications::{Heard, Recorder};
+use messagedb_conformance::support::{
+    append_to, message, read_category, read_stream, stream, whole_category, whole_stream,
+};
+use messagedb_core::{
+    DeleteKind, DeleteOutcome, DeleteRequest, NamespaceId, NewMessage, Store, StoreError, Token,
+    TokenHash, WriteOutcome,
+};
 use messagedb_server::{bootstrap_default, Bootstrap};
 
 use crate::support::open;
@@ -231,4 +237,114 @@ async fn counts_stay_exact_across_instances() {
             ("c3", 60, 10)
         ]
     );
+}
+
+/// SPEC §18 across instances: deletions made through instance A reach instance B's commit
+/// listener through `LISTEN`, in global-position order between the commits around them, with
+/// the record `ns.deletions` lists, also when the stream name is too long for the notification
+/// (B reads the record back). B's writes continue after the kept version, through both write
+/// paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_reach_every_instance_in_order() {
+    let Some(db) = messagedb_testpg::database("deletions_reach_every_instance_in_order").await
+    else {
+        return;
+    };
+    let (a, b) = (open(&db).await, open(&db).await);
+    let heard = Recorder::install(&b);
+    let ns = messagedb_conformance::support::namespace(&a, "erasing").await;
+    // Over 8000 bytes of JSON: no notification can carry it.
+    let long = format!("long-{}", "\"".repeat(4000));
+    let first = append_to(&a, &ns, "account-1").await;
+    let second = append_to(&b, &ns, "account-1").await;
+    let third = append_to(&a, &ns, &long).await;
+    // B reads that message back to report it (its name is not in the notification), so it
+    // must hear it before the message is deleted: a commit read back after its deletion is
+    // not reported (see `listen.rs`; names within SPEC §16.1's limit always fit).
+    heard.wait_for_commit(&ns, third.global_position).await;
+    let delete = |name: &str| DeleteRequest {
+        stream: stream(name),
+        kind: DeleteKind::Delete {
+            expected_version: None,
+        },
+    };
+    assert_eq!(
+        a.delete_messages(&ns, &delete("account-1")).await.unwrap(),
+        DeleteOutcome {
+            deleted: 2,
+            version: 1
+        }
+    );
+    assert_eq!(
+        a.delete_messages(&ns, &delete(&long)).await.unwrap(),
+        DeleteOutcome {
+            deleted: 1,
+            version: 0
+        }
+    );
+    // The plain-append path (one statement in PostgreSQL) and the general one (a supplied id).
+    let plain = append_to(&b, &ns, "account-1").await;
+    let mut with_id = message(&long);
+    with_id.id = Some(messagedb_core::MessageId::new_v7());
+    let general = messagedb_conformance::support::append(&b, &ns, with_id).await;
+    assert_eq!(
+        (plain.position, general.position),
+        (2, 1),
+        "after the kept versions"
+    );
+    heard.wait_for_commit(&ns, general.global_position).await;
+
+    let deletions = b.list_deletions(&ns, 1, 10).await.unwrap();
+    assert_eq!(
+        deletions
+            .iter()
+            .map(|d| (d.global_position, d.stream_name.as_str(), d.before))
+            .collect::<Vec<_>>(),
+        [
+            (third.global_position + 1, "account-1", 2),
+            (third.global_position + 2, long.as_str(), 1)
+        ]
+    );
+    let events: Vec<Heard> = heard
+        .heard()
+        .into_iter()
+        .filter(|h| match h {
+            Heard::Committed(id, _) | Heard::Deleted(id, _) | Heard::Ended(id) => *id == ns,
+        })
+        .collect();
+    let expected: Vec<Heard> = [first, second, third]
+        .iter()
+        .map(|p| (p.global_position, None))
+        .chain(
+            deletions
+                .iter()
+                .map(|d| (d.global_position, Some(d.clone()))),
+        )
+        .chain([plain, general].iter().map(|p| (p.global_position, None)))
+        .map(|(gpos, deletion)| match deletion {
+            Some(deletion) => Heard::Deleted(ns.clone(), deletion),
+            None => Heard::Committed(
+                ns.clone(),
+                events
+                    .iter()
+                    .find_map(|h| match h {
+                        Heard::Committed(_, c) if c.global_position == gpos => Some(c.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| panic!("commit {gpos} not heard: {events:?}")),
+            ),
+        })
+        .collect();
+    assert_eq!(
+        events, expected,
+        "every event once, in global-position order"
+    );
+    assert_eq!(b.head(&ns).await.unwrap(), general.global_position);
+    let remaining = read_stream(&a, &ns, "account-1", whole_stream()).await;
+    assert_eq!(
+        remaining.iter().map(|m| m.position).collect::<Vec<_>>(),
+        [2]
+    );
+    let info = a.namespace_info(&ns).await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (2, 2));
 }

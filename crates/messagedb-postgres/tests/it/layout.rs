@@ -1,7 +1,7 @@
 //! The database layout (SPEC §10.5) and schema versions (§10.6), checked with SQL from outside.
 
 use messagedb_conformance::support::{append, message, namespace};
-use messagedb_core::{hash_64, NewMessage, Store};
+use messagedb_core::{hash_64, DeleteKind, DeleteRequest, NewMessage, Store};
 use messagedb_postgres::{OpenError, PostgresOptions, PostgresStore};
 use tokio_postgres::{Client, NoTls};
 
@@ -160,7 +160,7 @@ async fn schema_versions() {
     open(&db).await.close().await;
     open(&db).await.close().await;
     let client = sql(db.url()).await;
-    assert_eq!(migration_versions(&client).await, [1, 2, 3]);
+    assert_eq!(migration_versions(&client).await, [1, 2, 3, 4]);
     client
         .execute(
             "INSERT INTO messagedb.migrations (version, applied_at) VALUES (7, 0)",
@@ -176,14 +176,14 @@ async fn schema_versions() {
             refused,
             OpenError::SchemaTooNew {
                 found: 7,
-                supported: 3
+                supported: 4
             }
         ),
         "{refused:?}"
     );
     assert_eq!(
         refused.to_string(),
-        "store schema version 7 is newer than this messagedb supports (3)"
+        "store schema version 7 is newer than this messagedb supports (4)"
     );
 }
 
@@ -234,15 +234,15 @@ async fn version_1_databases_get_append_functions() {
 
     let store = open(&db).await;
     assert!(append_function(&client, "tenant").await.1, "migrated");
-    assert_eq!(migration_versions(&client).await, [1, 2, 3]);
+    assert_eq!(migration_versions(&client).await, [1, 2, 3, 4]);
     let positions = append(&store, &ns, message("account-1")).await;
     assert_eq!((positions.position, positions.global_position), (1, 2));
     store.close().await;
 }
 
-/// A namespace without the function and the category counters (created by an older messagedb
-/// running beside this one, after the migration) is written all the same: its writer fills the
-/// counters and creates the function first.
+/// A namespace without the function, the category counters and the deletion tables (created
+/// by an older messagedb running beside this one, after the migration) is written all the
+/// same: its writer fills the counters and creates the tables and the function first.
 #[tokio::test]
 async fn namespaces_without_the_append_function_are_written() {
     let Some(db) =
@@ -256,7 +256,8 @@ async fn namespaces_without_the_append_function_are_written() {
     let (schema, _) = append_function(&client, "tenant").await;
     client
         .batch_execute(&format!(
-            "DROP FUNCTION {schema}.append; DROP TABLE {schema}.categories"
+            "DROP FUNCTION {schema}.append; DROP TABLE {schema}.categories; \
+             DROP TABLE {schema}.deletions, {schema}.stream_floors"
         ))
         .await
         .unwrap();
@@ -277,7 +278,22 @@ async fn namespaces_without_the_append_function_are_written() {
         ),
         (1, 2, 1)
     );
+    // And its deletion tables are back.
+    let removed = store.delete_messages(&ns, &delete_all("account-1")).await;
+    assert_eq!(removed.unwrap().deleted, 2);
+    let third = append(&store, &ns, message("account-1")).await;
+    assert_eq!((third.position, third.global_position), (2, 4));
     store.close().await;
+}
+
+/// `stream.delete` of every message of `stream`.
+fn delete_all(stream: &str) -> DeleteRequest {
+    DeleteRequest {
+        stream: messagedb_core::StreamName::parse(stream).unwrap(),
+        kind: DeleteKind::Delete {
+            expected_version: None,
+        },
+    }
 }
 
 /// Drops the counter columns that version 3 added.
@@ -311,13 +327,13 @@ async fn version_2_databases_get_exact_counters() {
     }
     client
         .batch_execute(&format!(
-            "{VERSION_2_COUNTERS} DELETE FROM messagedb.migrations WHERE version = 3"
+            "{VERSION_2_COUNTERS} DELETE FROM messagedb.migrations WHERE version >= 3"
         ))
         .await
         .unwrap();
 
     let store = open(&db).await;
-    assert_eq!(migration_versions(&client).await, [1, 2, 3]);
+    assert_eq!(migration_versions(&client).await, [1, 2, 3, 4]);
     let info = store.namespace_info(&ns).await.unwrap();
     assert_eq!((info.message_count, info.stream_count), (5, 4));
     let last = store
@@ -354,5 +370,64 @@ async fn version_2_databases_get_exact_counters() {
     append(&store, &ns, message("order-2")).await;
     let info = store.namespace_info(&ns).await.unwrap();
     assert_eq!((info.message_count, info.stream_count), (6, 5));
+    store.close().await;
+}
+
+/// Migration 4 gives the namespaces of a version-3 database their deletion tables (SPEC §18)
+/// and append functions that continue a stream after its floor: delete, then write through the
+/// one-statement path, continues after the old version and counts the stream again.
+#[tokio::test]
+async fn version_3_databases_get_deletion_tables() {
+    let Some(db) = messagedb_testpg::database("version_3_databases_get_deletion_tables").await
+    else {
+        return;
+    };
+    let store = open(&db).await;
+    let ns = namespace(&store, "tenant").await;
+    for _ in 0..3 {
+        append(&store, &ns, message("account-1")).await;
+    }
+    store.close().await;
+    // Back to version 3, as a database last opened by an older messagedb, whose append
+    // function (here one that fails) knew no floors: the migration must replace it.
+    let client = sql(db.url()).await;
+    let (schema, _) = append_function(&client, "tenant").await;
+    let old_append = format!(
+        "CREATE OR REPLACE FUNCTION {schema}.append(text, text[], text[], text[], uuid[], \
+             text[], text[], text[], bigint[], bigint[], text[]) \
+         RETURNS TABLE (appended_ord bigint, appended_global_position bigint, \
+             appended_position bigint) \
+         LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'version 3'; END $f$;"
+    );
+    client
+        .batch_execute(&format!(
+            "DROP TABLE {schema}.deletions, {schema}.stream_floors; \
+             DELETE FROM messagedb.migrations WHERE version = 4; {old_append}"
+        ))
+        .await
+        .unwrap();
+
+    let store = open(&db).await;
+    assert_eq!(migration_versions(&client).await, [1, 2, 3, 4]);
+    let removed = store
+        .delete_messages(&ns, &delete_all("account-1"))
+        .await
+        .unwrap();
+    assert_eq!((removed.deleted, removed.version), (3, 2));
+    let info = store.namespace_info(&ns).await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (0, 0));
+    let next = append(&store, &ns, message("account-1")).await;
+    assert_eq!((next.position, next.global_position), (3, 5));
+    let info = store.namespace_info(&ns).await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (1, 1));
+    let floors: i64 = client
+        .query_one(
+            &format!("SELECT version FROM {schema}.stream_floors WHERE stream_name = 'account-1'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(floors, 2);
     store.close().await;
 }

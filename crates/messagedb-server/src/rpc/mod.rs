@@ -10,9 +10,11 @@ pub mod category_get;
 pub mod ns_categories;
 pub mod ns_create;
 pub mod ns_delete;
+pub mod ns_deletions;
 pub mod ns_info;
 pub mod ns_list;
 pub mod ns_streams;
+pub mod stream_delete;
 pub mod stream_get;
 pub mod stream_last;
 pub mod stream_version;
@@ -42,6 +44,8 @@ pub enum Method {
     StreamGet,
     StreamLast,
     StreamVersion,
+    StreamDelete,
+    StreamTruncate,
     CategoryGet,
     NsCreate,
     NsDelete,
@@ -49,10 +53,11 @@ pub enum Method {
     NsInfo,
     NsStreams,
     NsCategories,
+    NsDeletions,
 }
 
 impl Method {
-    pub const ALL: [Method; 14] = [
+    pub const ALL: [Method; 17] = [
         Method::SysVersion,
         Method::SysHealth,
         Method::StreamWrite,
@@ -60,6 +65,8 @@ impl Method {
         Method::StreamGet,
         Method::StreamLast,
         Method::StreamVersion,
+        Method::StreamDelete,
+        Method::StreamTruncate,
         Method::CategoryGet,
         Method::NsCreate,
         Method::NsDelete,
@@ -67,6 +74,7 @@ impl Method {
         Method::NsInfo,
         Method::NsStreams,
         Method::NsCategories,
+        Method::NsDeletions,
     ];
 
     /// The wire name; lookup is case-sensitive.
@@ -79,6 +87,8 @@ impl Method {
             Method::StreamGet => "stream.get",
             Method::StreamLast => "stream.last",
             Method::StreamVersion => "stream.version",
+            Method::StreamDelete => "stream.delete",
+            Method::StreamTruncate => "stream.truncate",
             Method::CategoryGet => "category.get",
             Method::NsCreate => "ns.create",
             Method::NsDelete => "ns.delete",
@@ -86,6 +96,7 @@ impl Method {
             Method::NsInfo => "ns.info",
             Method::NsStreams => "ns.streams",
             Method::NsCategories => "ns.categories",
+            Method::NsDeletions => "ns.deletions",
         }
     }
 
@@ -110,6 +121,10 @@ impl Request {
             Call::StreamGet(_) => Method::StreamGet,
             Call::StreamLast(_) => Method::StreamLast,
             Call::StreamVersion(_) => Method::StreamVersion,
+            Call::StreamDelete(request) => match request.kind {
+                messagedb_core::DeleteKind::Delete { .. } => Method::StreamDelete,
+                messagedb_core::DeleteKind::Truncate { .. } => Method::StreamTruncate,
+            },
             Call::CategoryGet(_) => Method::CategoryGet,
             Call::NsCreate(_) => Method::NsCreate,
             Call::NsDelete(_) => Method::NsDelete,
@@ -117,6 +132,7 @@ impl Request {
             Call::NsInfo(_) => Method::NsInfo,
             Call::NsStreams(_) => Method::NsStreams,
             Call::NsCategories => Method::NsCategories,
+            Call::NsDeletions(_) => Method::NsDeletions,
         }
     }
 }
@@ -130,6 +146,8 @@ enum Call {
     StreamGet(stream_get::StreamGet),
     StreamLast(stream_last::StreamLast),
     StreamVersion(messagedb_core::StreamName),
+    /// `stream.delete` or `stream.truncate` (the request says which).
+    StreamDelete(messagedb_core::DeleteRequest),
     CategoryGet(messagedb_core::CategoryQuery),
     NsCreate(ns_create::NsCreate),
     NsDelete(messagedb_core::NamespaceId),
@@ -137,6 +155,7 @@ enum Call {
     NsInfo(messagedb_core::NamespaceId),
     NsStreams(messagedb_core::StreamsQuery),
     NsCategories,
+    NsDeletions(ns_deletions::NsDeletions),
 }
 
 /// Parses a `/rpc` body: envelope (§5.1 step 4), method (step 5) and arguments (step 6).
@@ -164,6 +183,8 @@ pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
         Method::StreamGet => Call::StreamGet(stream_get::parse(args)?),
         Method::StreamLast => Call::StreamLast(stream_last::parse(args)?),
         Method::StreamVersion => Call::StreamVersion(stream_version::parse(args)?),
+        Method::StreamDelete => Call::StreamDelete(stream_delete::parse_delete(args)?),
+        Method::StreamTruncate => Call::StreamDelete(stream_delete::parse_truncate(args)?),
         Method::CategoryGet => Call::CategoryGet(category_get::parse(args)?),
         Method::NsCreate => Call::NsCreate(ns_create::parse(args)?),
         Method::NsDelete => Call::NsDelete(ns_delete::parse(args)?),
@@ -171,6 +192,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
         Method::NsInfo => Call::NsInfo(ns_info::parse(args)?),
         Method::NsStreams => Call::NsStreams(ns_streams::parse(args)?),
         Method::NsCategories => Call::NsCategories,
+        Method::NsDeletions => Call::NsDeletions(ns_deletions::parse(args)?),
     };
     Ok(Request { call })
 }
@@ -191,6 +213,7 @@ pub async fn apply(request: Request, ctx: &Ctx<'_>) -> Result<String, ApiError> 
         Call::StreamGet(get) => stream_get::apply(ctx, get).await,
         Call::StreamLast(last) => stream_last::apply(ctx, last).await,
         Call::StreamVersion(stream) => stream_version::apply(ctx, stream).await,
+        Call::StreamDelete(request) => stream_delete::apply(ctx, request).await,
         Call::CategoryGet(query) => category_get::apply(ctx, query).await,
         Call::NsCreate(create) => ns_create::apply(ctx, create).await,
         Call::NsDelete(id) => ns_delete::apply(ctx, id).await,
@@ -198,6 +221,7 @@ pub async fn apply(request: Request, ctx: &Ctx<'_>) -> Result<String, ApiError> 
         Call::NsInfo(id) => ns_info::apply(ctx, id).await,
         Call::NsStreams(query) => ns_streams::apply(ctx, query).await,
         Call::NsCategories => ns_categories::apply(ctx).await,
+        Call::NsDeletions(query) => ns_deletions::apply(ctx, query).await,
     }
 }
 

@@ -8,6 +8,7 @@ mod authorization;
 mod batches;
 mod bootstrap;
 mod category;
+mod deletions;
 mod envelope;
 mod failures;
 mod fidelity;

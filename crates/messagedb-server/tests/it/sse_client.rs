@@ -34,6 +34,8 @@ pub enum Event {
     Ready,
     Keepalive,
     Poke(Poke),
+    /// `event: deleted` (SPEC §18): the raw `data:` JSON text.
+    Deleted(String),
 }
 
 /// Parses one event block (without its blank line), insisting on the exact §8.3 format: the
@@ -43,6 +45,9 @@ pub fn parse_event(block: &str) -> Event {
         ": ready" => return Event::Ready,
         ": keepalive" => return Event::Keepalive,
         _ => {}
+    }
+    if let Some(data) = block.strip_prefix("event: deleted\ndata: ") {
+        return Event::Deleted(data.to_owned());
     }
     let malformed = || -> ! { panic!("not a §8.3 poke, ready or keepalive: {block:?}") };
     let rest = block
@@ -176,6 +181,7 @@ impl Sse {
                     deadline = tokio::time::Instant::now() + PATIENCE;
                 }
                 Some(Event::Keepalive) => {}
+                Some(Event::Deleted(data)) => panic!("an unexpected deletion: {data}"),
                 Some(Event::Ready) => panic!("a second `: ready`"),
                 None => panic!("the stream ended after {} of {count} pokes", pokes.len()),
             }
@@ -200,6 +206,7 @@ impl Sse {
                 None => return pokes,
                 Some(Event::Poke(poke)) => pokes.push(poke),
                 Some(Event::Keepalive) => {}
+                Some(Event::Deleted(data)) => panic!("an unexpected deletion: {data}"),
                 Some(Event::Ready) => panic!("a second `: ready`"),
             }
         }
@@ -299,6 +306,7 @@ impl RawSse {
             match event {
                 Event::Poke(poke) => pokes.push(poke),
                 Event::Keepalive => {}
+                Event::Deleted(data) => panic!("an unexpected deletion: {data}"),
                 Event::Ready => panic!("a second `: ready`"),
             }
         }

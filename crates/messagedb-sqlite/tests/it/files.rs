@@ -251,3 +251,60 @@ async fn in_memory_stores_are_independent_and_touch_no_disk() {
         .collect();
     assert_eq!(cwd_before, cwd_after);
 }
+
+/// 152: after `stream.delete`, a byte search of the namespace's database and WAL files finds
+/// none of the deleted payloads' unique strings (secure_delete and a TRUNCATE checkpoint),
+/// while a kept message's payload is still there.
+#[tokio::test]
+async fn deleted_payloads_leave_the_files() {
+    use messagedb_core::{DeleteKind, DeleteRequest, NewMessage, StreamName};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let ns = NamespaceId::parse("erasure").unwrap();
+    store
+        .create_namespace(&ns, "", &TokenHash::from_bytes([1; 32]))
+        .await
+        .unwrap();
+    let write = |stream: &str, secret: String| NewMessage {
+        id: None,
+        stream_name: StreamName::parse(stream).unwrap(),
+        message_type: "Personal".to_owned(),
+        data: format!(r#"{{"secret":"{secret}"}}"#),
+        metadata: Some(format!(r#"{{"note":"{secret}-meta"}}"#)),
+        expected_version: None,
+    };
+    let secrets: Vec<String> = (0..50).map(|i| format!("Zq7xSecret{i:03}Kw")).collect();
+    for secret in &secrets {
+        store
+            .write(&ns, write("person-1", secret.clone()))
+            .await
+            .unwrap();
+    }
+    store
+        .write(&ns, write("person-2", "KeptPayload9Xy".to_owned()))
+        .await
+        .unwrap();
+    let removed = store
+        .delete_messages(
+            &ns,
+            &DeleteRequest {
+                stream: StreamName::parse("person-1").unwrap(),
+                kind: DeleteKind::Delete {
+                    expected_version: None,
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.deleted, 50);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("ns")).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(contains("KeptPayload9Xy"), "the search sees live data");
+    for secret in &secrets {
+        assert!(!contains(secret), "{secret} is still in the files");
+    }
+    store.close().await;
+}

@@ -104,6 +104,13 @@ pub struct LoadArgs {
     /// batch: messages per stream.writeBatch call, 1 to 1000 [default: 10]
     #[arg(long, value_name = "N")]
     pub batch_size: Option<u32>,
+    /// Delete this stream (`stream.delete`, SPEC §18) during the window, and report how long the
+    /// call took and the latency of the writes that overlapped it (the server must allow deletion)
+    #[arg(long, value_name = "STREAM")]
+    pub delete_stream: Option<String>,
+    /// With --delete-stream: how long into the window the deletion starts
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub delete_after: Duration,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -161,6 +168,20 @@ impl LoadArgs {
             }
         } else if self.batch_size.is_some() {
             return Err("--batch-size applies to batch only".to_owned());
+        }
+        if self.delete_stream.is_some() {
+            if matches!(
+                self.workload,
+                Workload::SseFanout | Workload::ManyNamespaces
+            ) {
+                return Err(format!(
+                    "--delete-stream does not apply to {}",
+                    self.workload.name()
+                ));
+            }
+            if self.delete_after >= self.duration {
+                return Err("--delete-after must be less than --duration".to_owned());
+            }
         }
         if self.workload == Workload::ReferenceMix
             && (self.streams.is_some() || self.payload_bytes.is_some())
@@ -272,6 +293,8 @@ pub fn takes_value(name: &str) -> bool {
             | "rate"
             | "namespaces"
             | "batch-size"
+            | "delete-stream"
+            | "delete-after"
             | "output"
             | "runs"
             | "server-pid"
@@ -396,6 +419,16 @@ pub async fn run_once(
         })
     };
 
+    let deleter = load.delete_stream.clone().map(|stream| {
+        let client = workload::worker_client(&plan.url, token);
+        let progress = Arc::clone(&progress);
+        let at = clock.window_start + load.delete_after;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            delete_stream(&client?, stream, &progress).await
+        })
+    });
+
     let new_recorder = || Recorder::new(Arc::clone(&progress));
     let recorders: Vec<Recorder> = if load.workload == Workload::SseFanout {
         let writer = clients.into_iter().next().context("no worker")?;
@@ -459,6 +492,19 @@ pub async fn run_once(
         }
         None => None,
     };
+    let deletion = match deleter {
+        Some(task) => {
+            let (stream, deleted, seconds) = task.await.context("the deleter failed")??;
+            Some(report::DeletionFigures {
+                stream,
+                deleted: deleted.into(),
+                seconds: report::round3(seconds),
+                writes_during: merged.writes_during_deletion.len().into(),
+                write_latency_during_ms: report::latency(&merged.writes_during_deletion),
+            })
+        }
+        None => None,
+    };
     let figures = report::figures(&merged, load.duration);
     let cpu = cpu_start.map(|cpu_start| cpu_end.per_op(&cpu_start, merged.overall().completed()));
     // The achieved write rate, next to the requested `rate`: a paced writer that cannot keep up
@@ -490,11 +536,33 @@ pub async fn run_once(
         batch: (shape.batch_size > 0)
             .then(|| batch_figures(&merged, shape.batch_size, load.duration)),
         namespaces,
+        deletion,
         server_resources,
         server: ServerInfo { version, backend },
         machine: machine::describe(load_start, machine::load_average()),
         command: plan.command.clone(),
     })
+}
+
+/// `--delete-stream`: deletes `stream` in one `stream.delete` call, marking the call's span in
+/// `progress`; returns the stream, the messages removed and the call's wall time in seconds.
+async fn delete_stream(
+    client: &messagedb_client::Client,
+    stream: String,
+    progress: &Progress,
+) -> anyhow::Result<(String, u64, f64)> {
+    let started = Instant::now();
+    progress.deletion_started();
+    let result = client
+        .call(&serde_json::json!(["stream.delete", stream]))
+        .await;
+    progress.deletion_ended();
+    let seconds = started.elapsed().as_secs_f64();
+    let result = result.with_context(|| format!("--delete-stream: stream.delete {stream}"))?;
+    let deleted = serde_json::from_str::<serde_json::Value>(result.get())?["deleted"]
+        .as_u64()
+        .context("--delete-stream: stream.delete answered without `deleted`")?;
+    Ok((stream, deleted, seconds))
 }
 
 /// Messages per call of the `batch` workload (0 for the others, which send one per call).

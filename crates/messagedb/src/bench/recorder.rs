@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use messagedb_client::ClientError;
@@ -56,11 +56,56 @@ pub fn error_code(error: &ClientError) -> String {
     }
 }
 
-/// Live totals for the progress line, shared by every worker.
-#[derive(Debug, Default)]
+/// Live totals for the progress line, shared by every worker, and the span of a `--delete-stream`
+/// call, so that workers can tell which of their writes overlapped it.
+#[derive(Debug)]
 pub struct Progress {
     pub ops: AtomicU64,
     pub errors: AtomicU64,
+    origin: Instant,
+    /// µs after `origin` when the deletion started and ended; `u64::MAX` until then.
+    deletion_from: AtomicU64,
+    deletion_to: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress {
+            ops: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            origin: Instant::now(),
+            deletion_from: AtomicU64::new(u64::MAX),
+            deletion_to: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Progress {
+    fn now_micros(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
+
+    /// Marks the start of the `--delete-stream` call.
+    pub fn deletion_started(&self) {
+        self.deletion_from
+            .store(self.now_micros(), Ordering::SeqCst);
+    }
+
+    /// Marks its end.
+    pub fn deletion_ended(&self) {
+        self.deletion_to.store(self.now_micros(), Ordering::SeqCst);
+    }
+
+    /// Whether an operation that took `latency` and ended now overlapped the deletion.
+    fn overlaps_deletion(&self, latency: Duration) -> bool {
+        let from = self.deletion_from.load(Ordering::SeqCst);
+        if from == u64::MAX {
+            return false;
+        }
+        let end = self.now_micros();
+        let start = end.saturating_sub(latency.as_micros() as u64);
+        end >= from && start <= self.deletion_to.load(Ordering::SeqCst)
+    }
 }
 
 /// One operation's figures.
@@ -106,6 +151,9 @@ pub struct Recorder {
     /// `many-namespaces`: the latency of each visit's first request, a second view of operations
     /// already recorded under their method (so it is kept out of `ops` and of [`Recorder::overall`]).
     pub first_requests: Histogram<u64>,
+    /// With `--delete-stream`: the answered writes (`stream.write`, `stream.writeBatch`) whose
+    /// span overlapped the deletion call, a second view of operations recorded under their method.
+    pub writes_during_deletion: Histogram<u64>,
     progress: Arc<Progress>,
 }
 
@@ -115,6 +163,7 @@ impl Recorder {
             ops: BTreeMap::new(),
             errors_by_code: BTreeMap::new(),
             first_requests: new_histogram(),
+            writes_during_deletion: new_histogram(),
             progress,
         }
     }
@@ -130,6 +179,10 @@ impl Recorder {
                 }
                 figures.latency.saturating_record(micros(latency));
                 self.progress.ops.fetch_add(1, Ordering::Relaxed);
+                if op.starts_with("stream.write") && self.progress.overlaps_deletion(latency) {
+                    self.writes_during_deletion
+                        .saturating_record(micros(latency));
+                }
             }
             Outcome::Error(code) => {
                 figures.errors += 1;
@@ -158,6 +211,9 @@ impl Recorder {
             *self.errors_by_code.entry(code).or_insert(0) += n;
         }
         let _ = self.first_requests.add(&other.first_requests);
+        let _ = self
+            .writes_during_deletion
+            .add(&other.writes_during_deletion);
     }
 
     /// Every operation's latencies in one histogram. `sse.write_to_poke` is a second view of the
@@ -219,5 +275,30 @@ mod tests {
             "first requests are not operations"
         );
         assert_eq!(progress.ops.load(Ordering::Relaxed), 102);
+    }
+
+    #[test]
+    fn writes_overlapping_the_deletion_are_recorded_apart() {
+        // Sleeps only ever last longer than asked, so each case holds on a slow machine.
+        let progress = Arc::new(Progress::default());
+        let mut rec = Recorder::new(Arc::clone(&progress));
+        rec.record("stream.write", Duration::from_millis(1), Outcome::Ok);
+        progress.deletion_started();
+        // Started long before the deletion, ended during it; a read is not a write.
+        rec.record("stream.write", Duration::from_secs(10), Outcome::Ok);
+        rec.record("stream.get", Duration::from_millis(1), Outcome::Ok);
+        std::thread::sleep(Duration::from_millis(2));
+        progress.deletion_ended();
+        std::thread::sleep(Duration::from_millis(2));
+        // Started before the deletion ended, ended after it.
+        rec.record("stream.writeBatch", Duration::from_secs(10), Outcome::Ok);
+        // Started and ended after it.
+        rec.record("stream.write", Duration::from_micros(1), Outcome::Ok);
+        assert_eq!(rec.writes_during_deletion.len(), 2);
+        assert_eq!(rec.ops["stream.write"].completed(), 3);
+        let mut other = Recorder::new(Arc::clone(&progress));
+        other.record("stream.write", Duration::from_secs(10), Outcome::Ok);
+        rec.merge(other);
+        assert_eq!(rec.writes_during_deletion.len(), 3);
     }
 }

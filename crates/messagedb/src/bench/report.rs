@@ -152,6 +152,21 @@ pub struct NamespaceFigures {
     pub delete_s: f64,
 }
 
+/// `--delete-stream`: what the deletion call did and what the writers saw while it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletionFigures {
+    /// The stream deleted.
+    pub stream: String,
+    /// Messages the call removed.
+    pub deleted: Count,
+    /// The call's wall time.
+    pub seconds: f64,
+    /// Answered writes whose span overlapped the call.
+    pub writes_during: Count,
+    /// Their latency: the stall a deletion puts on other streams' writers.
+    pub write_latency_during_ms: Latency,
+}
+
 /// `batch`: how many messages the calls carried (see [`super::batch`]). Each answered call
 /// appended exactly `batch_size` messages, so `messages_per_sec` is `batch_size` × `ops_per_sec`
 /// (the calls per second), give or take the rounding of each to 3 decimals.
@@ -220,6 +235,9 @@ pub struct Run {
     /// `many-namespaces` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<NamespaceFigures>,
+    /// With `--delete-stream` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionFigures>,
     /// With `--server-pid`: the server's threads, descriptors and memory over the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_resources: Option<ServerResources>,
@@ -550,6 +568,18 @@ pub fn summary_text(report: &Report<Run>) -> String {
             report.figure(ns(|n| n.first_request_ms.max), 3),
         ));
     }
+    if run.deletion.is_some() {
+        let del = |get: fn(&DeletionFigures) -> f64| move |r: &Run| r.deletion.as_ref().map(get);
+        out.push_str(&format!(
+            "deletion: {} messages in {} s; {} writes overlapped it, ms: p50 {}  p99 {}  max {}\n",
+            report.figure(del(|d| d.deleted.get()), 0),
+            report.figure(del(|d| d.seconds), 3),
+            report.figure(del(|d| d.writes_during.get()), 0),
+            report.figure(del(|d| d.write_latency_during_ms.p50), 3),
+            report.figure(del(|d| d.write_latency_during_ms.p99), 3),
+            report.figure(del(|d| d.write_latency_during_ms.max), 3),
+        ));
+    }
     if run.server_resources.is_some() {
         let res = |get: fn(&ServerResources) -> Option<Count>| {
             move |r: &Run| Some(get(r.server_resources.as_ref()?)?.get())
@@ -658,6 +688,7 @@ mod tests {
             writes_per_sec: None,
             batch: None,
             namespaces: None,
+            deletion: None,
             server_resources: None,
             server: ServerInfo {
                 version: "0.1.0".to_owned(),

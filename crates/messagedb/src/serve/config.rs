@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// Serve the web console on /console [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     console: Option<String>,
+    /// Allow stream.delete and stream.truncate to the namespace's tokens; false answers 403
+    /// [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    allow_deletion: Option<String>,
     /// PostgreSQL connection pool size [default: 16]
     #[arg(long, value_name = "N")]
     db_pool_size: Option<String>,
@@ -143,6 +147,8 @@ pub struct Config {
     pub metrics: bool,
     /// Whether the web console exists at `/console`.
     pub console: bool,
+    /// Whether `stream.delete` / `stream.truncate` are allowed (SPEC §18).
+    pub allow_deletion: bool,
     /// PostgreSQL pool size (no effect on the embedded backend).
     pub db_pool_size: u32,
     /// `--max-open-namespaces`; `None`: derived from the descriptor limit at startup.
@@ -203,6 +209,7 @@ impl Config {
         let debug_endpoints = flag(lookup("debug-endpoints", args.debug_endpoints, env), false)?;
         let metrics = flag(lookup("metrics", args.metrics, env), true)?;
         let console = flag(lookup("console", args.console, env), true)?;
+        let allow_deletion = flag(lookup("allow-deletion", args.allow_deletion, env), true)?;
         let db_pool_size = match lookup("db-pool-size", args.db_pool_size, env) {
             Some(raw) => raw.parse("a positive number", |text| {
                 settings::parse_number::<u32>(text).filter(|n| *n > 0)
@@ -242,6 +249,7 @@ impl Config {
             debug_endpoints,
             metrics,
             console,
+            allow_deletion,
             db_pool_size,
             max_open_namespaces,
             writer_threads,

@@ -260,6 +260,7 @@ fn server_config(config: &Config) -> ServerConfig {
         metrics: config.metrics,
         debug_endpoints: config.debug_endpoints,
         console: config.console,
+        allow_deletion: config.allow_deletion,
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use messagedb_client::{
-    BatchEntry, BatchOptions, CategoryOptions, Client, NewMessage, StreamOptions,
+    BatchEntry, BatchOptions, CategoryOptions, Client, ClientError, NewMessage, StreamOptions,
 };
 use messagedb_core::MessageId;
 use tokio::sync::watch;
@@ -383,6 +383,263 @@ async fn acknowledged_writes_survive_sigkill_while_namespaces_are_evicted() {
         assert!(acks.len() >= 60);
         verify(&server.client(Some(&token)), "crash", &acks).await;
     }
+    server.stop();
+}
+
+/// One deletion the server acknowledged (SPEC §18): every message of `stream` below `before`
+/// is gone for good.
+#[derive(Debug, Clone)]
+struct DeletionAck {
+    stream: String,
+    before: i64,
+    deleted: i64,
+}
+
+/// What the deleter knows about its calls: the acknowledged ones, and the one in flight when
+/// the server went away, with the highest `before` it can have had.
+#[derive(Debug, Default)]
+struct Deletions {
+    acknowledged: Vec<DeletionAck>,
+    in_flight: Option<(String, i64)>,
+}
+
+/// One task that, until the server goes away, reads a stream's version and then either truncates
+/// the stream before that version or deletes it whole with that `expectedVersion` (a conflict
+/// with a concurrent writer is answered 409 and skipped). Both kinds bound what the call can
+/// remove, so that an unanswered call still bounds what a restart may show.
+fn start_deleter(
+    client: &Client,
+    streams: usize,
+    prefix: &str,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<Mutex<Deletions>>,
+    watch::Receiver<usize>,
+) {
+    let deletions = Arc::new(Mutex::new(Deletions::default()));
+    let (progress, progress_rx) = watch::channel(0usize);
+    let client = client.clone();
+    let prefix = prefix.to_owned();
+    let record = Arc::clone(&deletions);
+    let task = tokio::spawn(async move {
+        for seq in 0..100_000usize {
+            let stream = format!("{prefix}-{}", seq % streams);
+            let version = match client.stream_version(&stream).await {
+                Ok(Some(version)) => version,
+                Ok(None) => continue,
+                Err(_) => break,
+            };
+            let (request, before) = if seq % 2 == 0 {
+                let request = serde_json::json!(["stream.truncate", stream, {"before": version}]);
+                (request, version)
+            } else {
+                let request =
+                    serde_json::json!(["stream.delete", stream, {"expectedVersion": version}]);
+                (request, version + 1)
+            };
+            record.lock().unwrap().in_flight = Some((stream.clone(), before));
+            match client.call(&request).await {
+                Ok(result) => {
+                    let result: serde_json::Value = serde_json::from_str(result.get()).unwrap();
+                    let deleted = result["deleted"].as_i64().unwrap();
+                    let mut record = record.lock().unwrap();
+                    record.in_flight = None;
+                    record.acknowledged.push(DeletionAck {
+                        stream,
+                        before,
+                        deleted,
+                    });
+                    if deleted > 0 {
+                        progress.send_modify(|n| *n += 1);
+                    }
+                }
+                Err(ClientError::Api(err)) if err.status == 409 => {
+                    record.lock().unwrap().in_flight = None;
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    (task, deletions, progress_rx)
+}
+
+/// After a crash with deletions in the load: per stream, what remains is one run of consecutive
+/// positions ending at the stream's version (a deletion removes from the oldest end), starting
+/// at or above every acknowledged deletion's `before` (nothing deleted comes back) and at or
+/// below what the calls could have removed; every acknowledged write in that run is stored as
+/// acknowledged, none below it is; every effective acknowledged deletion is in `ns.deletions`.
+async fn verify_with_deletions(
+    client: &Client,
+    streams: usize,
+    prefix: &str,
+    acks: &[Ack],
+    deletions: &Deletions,
+) {
+    let listed = client
+        .call(&serde_json::json!(["ns.deletions", {"batchSize": 10000}]))
+        .await
+        .unwrap();
+    let listed: Vec<serde_json::Value> = serde_json::from_str(listed.get()).unwrap();
+    for deletion in deletions.acknowledged.iter().filter(|d| d.deleted > 0) {
+        assert!(
+            listed
+                .iter()
+                .any(|l| l["stream"] == deletion.stream.as_str()
+                    && l["before"].as_i64() == Some(deletion.before)),
+            "acknowledged deletion not listed: {deletion:?}"
+        );
+    }
+    let all = client
+        .get_category(
+            prefix,
+            &CategoryOptions {
+                batch_size: Some(-1),
+                ..CategoryOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut message_positions: std::collections::BTreeSet<i64> = Default::default();
+    for pair in all.windows(2) {
+        assert!(
+            pair[0].global_position < pair[1].global_position,
+            "global order"
+        );
+    }
+    for message in &all {
+        message_positions.insert(message.global_position);
+    }
+    for record in &listed {
+        let gpos = record["globalPosition"].as_i64().unwrap();
+        assert!(
+            !message_positions.contains(&gpos),
+            "deletion {record} shares a gpos"
+        );
+    }
+
+    for index in 0..streams {
+        let stream = format!("{prefix}-{index}");
+        let acked: Vec<&Ack> = acks.iter().filter(|a| a.stream == stream).collect();
+        let floor = deletions
+            .acknowledged
+            .iter()
+            .filter(|d| d.stream == stream)
+            .map(|d| d.before)
+            .max()
+            .unwrap_or(0);
+        // The most the calls can have removed: the unanswered one may have run, in whole or in part.
+        let ceiling = match &deletions.in_flight {
+            Some((s, before)) if *s == stream => floor.max(*before),
+            _ => floor,
+        };
+        let version = client.stream_version(&stream).await.unwrap().unwrap_or(-1);
+        let highest_acked = acked.iter().map(|a| a.position).max().unwrap_or(-1);
+        assert!(
+            version >= highest_acked,
+            "{stream}: version {version} went back"
+        );
+        assert!(
+            version >= floor - 1,
+            "{stream}: version {version} below a deletion"
+        );
+        let stored = client
+            .get_stream(
+                &stream,
+                &StreamOptions {
+                    batch_size: Some(-1),
+                    ..StreamOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let start = stored.first().map_or(version + 1, |m| m.position);
+        assert!(
+            start >= floor,
+            "{stream}: position {start} was deleted (before {floor}) and came back"
+        );
+        assert!(
+            start <= ceiling.max(floor),
+            "{stream}: starts at {start}, but no deletion removed below {ceiling}"
+        );
+        for (offset, message) in stored.iter().enumerate() {
+            assert_eq!(
+                message.position,
+                start + offset as i64,
+                "{stream} has a gap"
+            );
+        }
+        if let Some(last) = stored.last() {
+            assert_eq!(
+                last.position, version,
+                "{stream}: version is not the last message"
+            );
+        }
+        for ack in acked {
+            match stored.iter().find(|m| m.position == ack.position) {
+                Some(message) => {
+                    assert_eq!(message.id, ack.id, "{ack:?}");
+                    assert_eq!(message.global_position, ack.global_position, "{ack:?}");
+                }
+                None => assert!(ack.position < start, "acknowledged write lost: {ack:?}"),
+            }
+        }
+    }
+}
+
+/// SPEC §18 and I2: SIGKILL while writers write and a deleter truncates and deletes the same
+/// streams: no acknowledged write is lost unless an acknowledged or unanswered deletion covered
+/// it, nothing an acknowledged deletion removed comes back, versions never go back, and the
+/// store keeps going after recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletions_mixed_into_the_load_survive_sigkill() {
+    const STREAMS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::serve(dir.path(), &["--token", ADMIN])
+        .start()
+        .unwrap();
+    let client = server.client(Some(ADMIN));
+    let (mut writers, acks, mut progress) = start_writers(&client, 6, STREAMS, "crashdel");
+    let (deleter, deletions, mut deleted) = start_deleter(&client, STREAMS, "crashdel");
+
+    progress
+        .wait_for(|n| *n >= 300)
+        .await
+        .expect("the writers stopped before 300 acknowledged writes");
+    deleted
+        .wait_for(|n| *n >= 10)
+        .await
+        .expect("the deleter stopped before 10 effective deletions");
+    // Kill at a moment unrelated to the deleter's calls, so that one may be in flight.
+    let written = *progress.borrow();
+    progress
+        .wait_for(|n| *n >= written + 100)
+        .await
+        .expect("the writers stopped");
+    server.kill();
+    while writers.join_next().await.is_some() {}
+    deleter.await.unwrap();
+    let acks = acks.lock().unwrap().clone();
+    let deletions = std::mem::take(&mut *deletions.lock().unwrap());
+    eprintln!(
+        "{} writes and {} deletions acknowledged before SIGKILL, one in flight: {:?}",
+        acks.len(),
+        deletions.acknowledged.len(),
+        deletions.in_flight
+    );
+
+    let server = restart(dir.path());
+    let client = server.client(Some(ADMIN));
+    verify_with_deletions(&client, STREAMS, "crashdel", &acks, &deletions).await;
+    // Recovery keeps going: a write to a deleted stream continues after its old version.
+    let version = client.stream_version("crashdel-1").await.unwrap().unwrap();
+    let next = client
+        .write_message(
+            "crashdel-1",
+            &NewMessage::from_json_text("After", "{}").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.position, version + 1);
     server.stop();
 }
 
