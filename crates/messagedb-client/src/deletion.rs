@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The stream [`Client::deletion_allowed`](crate::Client::deletion_allowed) truncates before
+/// position 0 to learn whether the server allows deletion. Such a call removes nothing from any
+/// stream, so the name only has to be recognisable where the server logs the call; the `$`
+/// prefix marks it as the client's own, not an application's stream.
+pub const DELETION_PROBE_STREAM: &str = "$messagedb-deletion-probe";
+
 /// `stream.delete` options; the default has none (delete whatever the stream holds).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -29,7 +29,9 @@ use serde_json::value::RawValue;
 
 pub use batch::{AppendCondition, BatchEntry, BatchOptions, BatchResult, ConditionQuery};
 pub use connection::{Bearer, Connection};
-pub use deletion::{DeleteOptions, DeleteResult, Deletion, DeletionsOptions};
+pub use deletion::{
+    DeleteOptions, DeleteResult, Deletion, DeletionsOptions, DELETION_PROBE_STREAM,
+};
 pub use error::{ApiError, ClientError};
 pub use types::{
     CategoryOptions, CategorySummary, ConsumerGroup, CreateNamespaceOptions, Health, Message,
@@ -222,6 +224,26 @@ impl Client {
     ) -> Result<DeleteResult, ClientError> {
         let options = deletion::TruncateOptions { before };
         self.rpc(&("stream.truncate", stream, options)).await
+    }
+
+    /// Whether this server lets this client's token delete (SPEC §18). `sys.health` does not
+    /// say (SPEC §6.1 fixes its shape), so this asks the way a deletion would: it truncates
+    /// [`DELETION_PROBE_STREAM`] before position 0, which removes nothing and records nothing on
+    /// any stream (the answer is `{"deleted":0,…}`). Every answer other than success is `false`:
+    /// 403 `AUTH_UNAUTHORIZED` from a server started with `--allow-deletion=false`,
+    /// `METHOD_NOT_FOUND` from a server that predates deletion (EventoDB), a refused token, a
+    /// success that is not a deletion result. Only a failed exchange is an error: without an
+    /// answer, nothing is known.
+    pub async fn deletion_allowed(&self) -> Result<bool, ClientError> {
+        match self.truncate_stream(DELETION_PROBE_STREAM, 0).await {
+            Ok(_) => Ok(true),
+            Err(
+                ClientError::Api(_)
+                | ClientError::UnexpectedResponse { .. }
+                | ClientError::Decode(_),
+            ) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// `ns.deletions` (SPEC §18): one page of the caller's deletion records, in global-position

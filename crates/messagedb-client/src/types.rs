@@ -344,11 +344,6 @@ pub struct Health {
     pub backend: String,
     /// Open SSE subscriptions on this instance.
     pub connections: u64,
-    /// Whether `stream.delete` and `stream.truncate` are allowed (SPEC §18): `false` on a server
-    /// started with `--allow-deletion=false`, and on servers that predate deletion (EventoDB
-    /// included), which do not send the field.
-    #[serde(default)]
-    pub deletion: bool,
     pub status: String,
 }
 
@@ -400,18 +395,6 @@ mod tests {
         assert_eq!(message.data.get(), r#"{"n":12345678901234567890,"x":1.50}"#);
         assert!(message.metadata.is_none());
         assert_eq!(message.time, "2025-01-15T10:30:00.123456Z");
-    }
-
-    #[test]
-    fn health_without_the_deletion_field_means_deletion_is_refused() {
-        let old: Health =
-            serde_json::from_str(r#"{"backend":"sqlite","connections":0,"status":"ok"}"#).unwrap();
-        assert!(!old.deletion);
-        let new: Health = serde_json::from_str(
-            r#"{"backend":"postgres","connections":2,"deletion":true,"status":"ok"}"#,
-        )
-        .unwrap();
-        assert!(new.deletion);
     }
 
     #[test]

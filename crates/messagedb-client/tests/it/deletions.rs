@@ -1,14 +1,16 @@
 //! `Client::delete_stream`, `Client::truncate_stream` and `Client::ns_deletions` against a real
 //! server (SPEC §18): versions never go back, the deletion takes a global position of its own and
-//! is listed by `ns.deletions`, and refusals arrive as the server's error envelope.
+//! is listed by `ns.deletions`, refusals arrive as the server's error envelope, and
+//! `Client::deletion_allowed` tells an allowing server from a refusing or an older one.
 
 use messagedb_client::{
-    CategoryOptions, DeleteOptions, DeleteResult, Deletion, DeletionsOptions, NewMessage,
-    StreamOptions,
+    CategoryOptions, Client, ClientError, DeleteOptions, DeleteResult, Deletion, DeletionsOptions,
+    NewMessage, StreamOptions, DELETION_PROBE_STREAM,
 };
 use messagedb_server::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::TestServer;
+use crate::support::{http, TestServer, ADMIN};
 
 fn message(message_type: &str) -> NewMessage {
     NewMessage::from_json_text(message_type, "{}").unwrap()
@@ -323,18 +325,63 @@ async fn invalid_arguments_are_refused_with_the_spec_messages() {
     );
 }
 
+/// `deletion_allowed` probes with a truncation before position 0: `true` on a server that
+/// allows deletion, for any token of the namespace, and the probe leaves nothing behind (no
+/// deletion record, no stream, no global position taken, counts unchanged).
 #[tokio::test]
-async fn health_says_whether_deletion_is_allowed_and_a_refusing_server_answers_403() {
-    let allowing = TestServer::start().await;
-    assert!(allowing.admin().sys_health().await.unwrap().deletion);
+async fn deletion_allowed_is_true_on_an_allowing_server_and_the_probe_leaves_no_trace() {
+    let server = TestServer::start().await;
+    let client = server.admin();
+    let first = client
+        .write_message("account-1", &message("Kept"))
+        .await
+        .unwrap();
 
+    assert!(client.deletion_allowed().await.unwrap());
+    let tenant = admin_creates_tenant(&server).await;
+    assert!(
+        tenant.deletion_allowed().await.unwrap(),
+        "any token of a namespace may delete its data"
+    );
+
+    assert!(client
+        .ns_deletions(&DeletionsOptions::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        client.stream_version(DELETION_PROBE_STREAM).await.unwrap(),
+        None
+    );
+    let info = client.ns_info("default").await.unwrap();
+    assert_eq!((info.message_count, info.stream_count), (1, 1));
+    let next = client
+        .write_message("account-1", &message("Next"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.global_position,
+        first.global_position + 1,
+        "the probe took no global position"
+    );
+    let read = client
+        .get_stream("account-1", &StreamOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 2);
+}
+
+/// On a server started with `--allow-deletion=false` the probe says `false`, and both methods
+/// answer 403 `AUTH_UNAUTHORIZED` without removing anything.
+#[tokio::test]
+async fn deletion_allowed_is_false_on_a_refusing_server_which_answers_403() {
     let refusing = TestServer::start_with(ServerConfig {
         allow_deletion: false,
         ..ServerConfig::default()
     })
     .await;
     let client = refusing.admin();
-    assert!(!client.sys_health().await.unwrap().deletion);
+    assert!(!client.deletion_allowed().await.unwrap());
     client
         .write_message("account-1", &message("Kept"))
         .await
@@ -344,7 +391,11 @@ async fn health_says_whether_deletion_is_allowed_and_a_refusing_server_answers_4
         .await
         .unwrap_err();
     let truncate = client.truncate_stream("account-1", 1).await.unwrap_err();
-    for err in [delete, truncate] {
+    let probe = client
+        .truncate_stream(DELETION_PROBE_STREAM, 0)
+        .await
+        .unwrap_err();
+    for err in [delete, truncate, probe] {
         let api = err.api().expect("an API error");
         assert_eq!(
             (api.status, api.code.as_str(), api.message.as_str()),
@@ -364,4 +415,83 @@ async fn health_says_whether_deletion_is_allowed_and_a_refusing_server_answers_4
             .len(),
         1
     );
+}
+
+/// Any other answer is `false` too: a token the server refuses, and a server that predates
+/// deletion (EventoDB answers `stream.truncate` as an unknown method); no answer at all is an
+/// error, because then nothing is known.
+#[tokio::test]
+async fn deletion_allowed_is_false_for_other_refusals_and_an_error_without_an_answer() {
+    let server = TestServer::start().await;
+    let wrong = format!("ns_ZGVmYXVsdA_{}", "1".repeat(64));
+    assert!(!server.client(&wrong).deletion_allowed().await.unwrap());
+
+    let old = old_server(
+        "404 Not Found",
+        r#"{"error":{"code":"METHOD_NOT_FOUND","message":"Unknown method: stream.truncate"}}"#,
+    )
+    .await;
+    let client = Client::with_http_client(http(), &old.url, Some(ADMIN)).unwrap();
+    assert!(!client.deletion_allowed().await.unwrap());
+    let request = old.request.await.unwrap();
+    assert!(
+        request.ends_with(r#"["stream.truncate","$messagedb-deletion-probe",{"before":0}]"#),
+        "{request}"
+    );
+
+    // Bind and drop a listener to get a local port with nothing behind it.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let nobody =
+        Client::with_http_client(http(), &format!("http://127.0.0.1:{port}"), Some(ADMIN)).unwrap();
+    let err = nobody.deletion_allowed().await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+}
+
+/// A stand-in for a server that predates deletion: it answers one request with `status` and
+/// the JSON `body`, and hands over the request it read.
+struct OldServer {
+    url: String,
+    request: tokio::task::JoinHandle<String>,
+}
+
+async fn old_server(status: &'static str, body: &'static str) -> OldServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let request = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        // Read the whole request (headers, then Content-Length bytes) before answering.
+        let mut read = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before sending its request");
+            read.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&read);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if read.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(response.as_bytes()).await.unwrap();
+        socket.shutdown().await.unwrap();
+        String::from_utf8(read).unwrap()
+    });
+    OldServer { url, request }
 }

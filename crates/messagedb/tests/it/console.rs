@@ -162,10 +162,14 @@ async fn console_in_a_real_browser() {
     )
     .start()
     .unwrap();
-    let health = refusing.client(Some(ADMIN)).sys_health().await.unwrap();
-    assert!(!health.deletion, "the second server must refuse deletion");
+    let refuses = refusing
+        .client(Some(ADMIN))
+        .deletion_allowed()
+        .await
+        .unwrap();
+    assert!(!refuses, "the second server must refuse deletion");
     let client = server.client(Some(ADMIN));
-    assert!(client.sys_health().await.unwrap().deletion);
+    assert!(client.deletion_allowed().await.unwrap());
     let big = r#"{"amount":12345678901234567890,"price":1.50,"note":"<b>not markup</b>"}"#;
     let large: Vec<String> = (0..60)
         .map(|i| format!(r#""line-{i}":"{}""#, "x".repeat(40)))
