@@ -10,12 +10,31 @@ import type { Encodable } from "./json";
 import { Raw } from "./json";
 
 /**
- * Whether the server allows `stream.delete` and `stream.truncate`, from its `sys.health` answer:
- * only an explicit `"deletion": true` does. A server started with `--allow-deletion=false` says
- * `false`, and servers that predate deletion do not send the field at all.
+ * The stream the sign-in probe truncates before position 0 (the Rust client's
+ * `DELETION_PROBE_STREAM`). Such a call removes nothing from any stream and records nothing, so
+ * the name only has to be recognisable in the server's log; the `$` marks it as the console's
+ * own, not an application's stream.
  */
-export function deletionAllowed(health: unknown): boolean {
-  return typeof health === "object" && health !== null && (health as { deletion?: unknown }).deletion === true;
+export const DELETION_PROBE_STREAM = "$messagedb-deletion-probe";
+
+/** Calls one RPC method and resolves to its parsed result (`rpc` with the session's token). */
+export type Call = (method: string, ...args: Encodable[]) => Promise<unknown>;
+
+/**
+ * Whether the server lets this token delete. `sys.health` does not say (SPEC §6.1 fixes its
+ * shape), so this asks the way a deletion would: `["stream.truncate", DELETION_PROBE_STREAM,
+ * {"before":0}]`, answered `{"deleted":0,"version":…}` where deletion is allowed. Anything else
+ * is `false`: 403 from a server started with `--allow-deletion=false`, an unknown method from a
+ * server that predates deletion, a refused token, no answer at all. It never rejects, because a
+ * failed probe must only hide the deletion actions, not fail the sign-in.
+ */
+export async function deletionAllowed(call: Call): Promise<boolean> {
+  try {
+    const answer = (await call("stream.truncate", DELETION_PROBE_STREAM, { before: 0 })) as Partial<DeleteResult> | null;
+    return typeof answer?.deleted === "number" && typeof answer.version === "number";
+  } catch {
+    return false;
+  }
 }
 
 /** What is wrong with a typed `before` position, or `null` when it is an integer ≥ 0. */

@@ -11,8 +11,8 @@ export interface Session {
   /** Whether it is the admin token (the `default` namespace's, SPEC §4.5). */
   admin: boolean;
   /**
-   * Whether the server allows `stream.delete` and `stream.truncate` (`sys.health`'s `deletion`,
-   * read at sign-in); without it the stream page offers no deletion.
+   * Whether the server lets this token use `stream.delete` and `stream.truncate`, probed at
+   * sign-in (`deletionAllowed` in deletion.ts); without it the stream page offers no deletion.
    */
   deletion: boolean;
 }

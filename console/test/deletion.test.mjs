@@ -24,14 +24,36 @@ const deletion = await import(
   "data:text/javascript;base64," + Buffer.from(bundled.outputFiles[0].contents).toString("base64")
 );
 
-test("deletion is allowed only when sys.health says deletion: true", () => {
-  assert.equal(deletion.deletionAllowed({ backend: "sqlite", connections: 0, deletion: true, status: "ok" }), true);
-  assert.equal(deletion.deletionAllowed({ backend: "sqlite", connections: 0, deletion: false, status: "ok" }), false);
-  // Servers that predate deletion do not send the field.
-  assert.equal(deletion.deletionAllowed({ backend: "sqlite", connections: 0, status: "ok" }), false);
-  assert.equal(deletion.deletionAllowed({ deletion: "true" }), false);
-  assert.equal(deletion.deletionAllowed(null), false);
-  assert.equal(deletion.deletionAllowed(undefined), false);
+test("the deletion probe truncates a stream of its own before 0, and only a deletion answer allows", async () => {
+  const sent = [];
+  const answering = (answer) => async (method, ...args) => {
+    sent.push(deletion.encode([method, ...args]));
+    return answer;
+  };
+  assert.equal(await deletion.deletionAllowed(answering({ deleted: 0, version: -1 })), true);
+  assert.deepEqual(sent, ['["stream.truncate","$messagedb-deletion-probe",{"before":0}]']);
+  assert.equal(deletion.DELETION_PROBE_STREAM, "$messagedb-deletion-probe");
+  // A success that is not a deletion result is not a server that deletes.
+  assert.equal(await deletion.deletionAllowed(answering(null)), false);
+  assert.equal(await deletion.deletionAllowed(answering({ deleted: "0", version: -1 })), false);
+  assert.equal(await deletion.deletionAllowed(answering("ok")), false);
+});
+
+test("a refused or failed probe means no deletion, and never rejects", async () => {
+  const refusing = (status, code, message) => async () => {
+    throw Object.assign(new Error(message), { status, code });
+  };
+  // --allow-deletion=false, a server that predates deletion, a refused token, no answer.
+  const refusals = [
+    refusing(403, "AUTH_UNAUTHORIZED", "Deletion is disabled on this server"),
+    refusing(404, "METHOD_NOT_FOUND", "Unknown method: stream.truncate"),
+    refusing(401, "AUTH_REQUIRED", "Authorization required"),
+    refusing(0, "NETWORK_ERROR", "The server did not answer"),
+    () => {
+      throw new Error("thrown before a promise");
+    },
+  ];
+  for (const call of refusals) assert.equal(await deletion.deletionAllowed(call), false);
 });
 
 test("the confirmation must be the stream name exactly", () => {
