@@ -349,6 +349,19 @@ async function run() {
   const kept = page.locator("main article.message");
   await kept.nth(4).waitFor();
   check((await kept.count()) === 5, `expected 5 messages before the deletions, saw ${await kept.count()}`);
+
+  step("live tail: a category replay shows the stream's 5 messages before the deletions");
+  const deletionCategory = deletionStream.split("-")[0];
+  await tail.getByLabel("Subscribe to").selectOption("category");
+  await tail.getByLabel("Category").fill(deletionCategory);
+  await tail.getByLabel("Start at global position").fill("1");
+  await tail.getByRole("button", { name: "Start" }).click();
+  await waitForText(tail.getByRole("status"), "Live: category " + deletionCategory);
+  const tailedSteps = tail.locator("article.message");
+  await tailedSteps.filter({ hasText: "Step4" }).waitFor();
+  check((await tailedSteps.count()) === 5, `the tail shows 5 messages, saw ${await tailedSteps.count()}`);
+  const tailNotices = tail.locator(".tail-deleted");
+
   await page.getByRole("button", { name: "Truncate before…" }).click();
   const truncateDialog = page.getByRole("dialog", { name: "Truncate stream " + deletionStream + "?" });
   const truncateButton = truncateDialog.getByRole("button", { name: "Truncate for ever" });
@@ -377,6 +390,13 @@ async function run() {
   await waitForText(page.locator("main .summary"), "the messages before position 3 were deleted");
   await page.waitForFunction(() => document.querySelectorAll("main article.message").length === 2);
   const remaining = await kept.allTextContents();
+  await waitForText(tailNotices, `${deletionStream}: the messages before position 3 were deleted (3 removed from this list).`);
+  await page.waitForFunction(() => document.querySelectorAll(".tail article.message").length === 2);
+  const tailRemaining = await tailedSteps.allTextContents();
+  check(
+    tailRemaining.some((t) => t.includes("Step3")) && tailRemaining.some((t) => t.includes("Step4")),
+    `the tail keeps Step3 and Step4: ${tailRemaining.join(" | ")}`,
+  );
   check(remaining[0].includes("Step3") && remaining[0].includes("pos 3"), `first remaining: ${remaining[0]}`);
   check(remaining[1].includes("Step4") && remaining[1].includes("pos 4"), `second remaining: ${remaining[1]}`);
   check(
@@ -403,7 +423,12 @@ async function run() {
   await waitForText(page.getByRole("status"), `Deleted 2 messages from ${deletionStream}. It stays at version 4`);
   await waitForText(page.locator("main .summary"), "This stream has no messages: they were deleted");
   await page.waitForFunction(() => document.querySelectorAll("main article.message").length === 0);
+  await waitForText(tailNotices, `${deletionStream}: the messages before position 5 were deleted (2 removed from this list).`);
+  await page.waitForFunction(() => document.querySelectorAll(".tail article.message").length === 0);
+  check((await tailNotices.count()) === 2, `one notice per deletion, saw ${await tailNotices.count()}`);
   await shot(page, "11-deleted.png");
+  await tail.getByRole("button", { name: "Stop" }).click();
+  await waitForText(tail.getByRole("status"), "Not running");
 
   step("narrow screen: one column, no sideways scrolling");
   await page.setViewportSize({ width: 390, height: 844 });

@@ -117,3 +117,60 @@ export function streamSummary(facts: StreamPageFacts): string {
   if (lowest === 0) return `${range} of ${version + 1} message${version === 0 ? "" : "s"} (version ${version}).`;
   return `${range} (version ${version}); the messages before position ${lowest} were deleted.`;
 }
+
+/** An SSE `event: deleted` (SPEC §18): the messages of `stream` below `before` are gone. */
+export interface DeletedEvent {
+  before: number;
+  globalPosition: number;
+  stream: string;
+}
+
+/** Reads an `event: deleted`'s data, or `null` when it is not `{"before","globalPosition","stream"}`. */
+export function parseDeleted(data: string): DeletedEvent | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  const event = value as Partial<DeletedEvent> | null;
+  if (
+    typeof event?.before !== "number" ||
+    typeof event.globalPosition !== "number" ||
+    typeof event.stream !== "string"
+  ) {
+    return null;
+  }
+  return { before: event.before, globalPosition: event.globalPosition, stream: event.stream };
+}
+
+/**
+ * The deletions a live tail was told of, so that it never shows a deleted message: the highest
+ * `before` per stream (deletion only ever removes a prefix), and the highest deletion global
+ * position taken, which drops the repeats a resubscription replays. Deletions arrive in ascending
+ * global position among themselves; a stream subscription gets its replayed deletions before
+ * its replayed pokes (SPEC §18), so this cursor is kept apart from the pokes' one.
+ */
+export class DeletionLog {
+  private cursor = 0;
+  private readonly floors = new Map<string, number>();
+
+  /** Takes a deletion; `false` when it was taken before (a replay after a reconnect). */
+  take(event: DeletedEvent): boolean {
+    if (event.globalPosition <= this.cursor) return false;
+    this.cursor = event.globalPosition;
+    this.floors.set(event.stream, Math.max(this.floors.get(event.stream) ?? 0, event.before));
+    return true;
+  }
+
+  /** Whether the message at `position` of `stream` is gone. */
+  gone(stream: string, position: number): boolean {
+    return position < (this.floors.get(stream) ?? 0);
+  }
+}
+
+/** The live tail's notice for a deletion; `removed` is how many shown messages it took away. */
+export function deletedNotice(event: DeletedEvent, removed: number): string {
+  const taken = removed === 0 ? "" : ` (${removed} removed from this list)`;
+  return `${event.stream}: the messages before position ${event.before} were deleted${taken}.`;
+}

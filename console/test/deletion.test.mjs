@@ -116,3 +116,41 @@ test("a stream page's summary tells what remains of a stream", () => {
   );
   assert.equal(summary(9, 0, [], 40), "No messages from position 40; the stream is at version 9.");
 });
+
+test("an event: deleted is read from its data, and anything else is ignored", () => {
+  assert.deepEqual(deletion.parseDeleted('{"before":3,"globalPosition":42,"stream":"account-1"}'), {
+    before: 3,
+    globalPosition: 42,
+    stream: "account-1",
+  });
+  for (const bad of ["", "null", "[]", '{"before":"3","globalPosition":42,"stream":"a-1"}', '{"before":3,"stream":"a-1"}', "{"]) {
+    assert.equal(deletion.parseDeleted(bad), null, bad);
+  }
+});
+
+test("the live tail's deletion log knows each stream's deleted prefix and drops replays", () => {
+  const log = new deletion.DeletionLog();
+  assert.equal(log.gone("account-1", 0), false, "nothing is gone before a deletion");
+  assert.equal(log.take({ before: 3, globalPosition: 10, stream: "account-1" }), true);
+  assert.equal(log.gone("account-1", 2), true);
+  assert.equal(log.gone("account-1", 3), false, "before is the first position kept");
+  assert.equal(log.gone("account-2", 0), false, "other streams are untouched");
+  // A resubscription replays deletions at or below the cursor: they are taken once.
+  assert.equal(log.take({ before: 3, globalPosition: 10, stream: "account-1" }), false);
+  // A later, smaller truncation never brings deleted positions back.
+  assert.equal(log.take({ before: 1, globalPosition: 12, stream: "account-1" }), true);
+  assert.equal(log.gone("account-1", 2), true);
+  // A stream deletion (before = version + 1) takes everything written so far.
+  assert.equal(log.take({ before: 8, globalPosition: 15, stream: "account-2" }), true);
+  assert.equal(log.gone("account-2", 7), true);
+  assert.equal(log.gone("account-2", 8), false, "the next write lands at version + 1");
+});
+
+test("the live tail tells the user about a deletion", () => {
+  const event = { before: 3, globalPosition: 42, stream: "account-1" };
+  assert.equal(deletion.deletedNotice(event, 0), "account-1: the messages before position 3 were deleted.");
+  assert.equal(
+    deletion.deletedNotice(event, 2),
+    "account-1: the messages before position 3 were deleted (2 removed from this list).",
+  );
+});
