@@ -7,6 +7,10 @@
 //   CONSOLE_STREAM      a stream with 3 messages: a big-number payload (position 0), a large
 //                       payload (1) and one with correlation metadata (2)
 //   CONSOLE_TENANT_TOKEN the token of namespace `acme`, which is empty
+//   CONSOLE_DELETION_STREAM a stream with 5 messages, types Step0…Step4 at positions 0–4, which
+//                       the test truncates before position 3 and then deletes
+//   CONSOLE_REFUSING_URL the base URL of a second server, started with --allow-deletion=false,
+//                       that takes the same admin token
 //   CONSOLE_SCREENSHOTS the folder the screenshots go to
 //   CHROMIUM            the browser executable (default /usr/bin/chromium)
 // Every wait has a deadline; nothing sleeps for a fixed time. On failure the page is saved as
@@ -22,6 +26,8 @@ const token = required("MESSAGEDB_TOKEN");
 const stream = required("CONSOLE_STREAM");
 const shots = required("CONSOLE_SCREENSHOTS");
 const acmeToken = required("CONSOLE_TENANT_TOKEN");
+const deletionStream = required("CONSOLE_DELETION_STREAM");
+const refusingUrl = required("CONSOLE_REFUSING_URL");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const category = stream.split("-")[0];
 // The write page's batch test writes one message to each of these new streams (the Rust side
@@ -87,7 +93,9 @@ page.on("pageerror", (error) => consoleErrors.push(String(error)));
 const foreign = [];
 page.on("request", (request) => {
   const target = request.url();
-  if (!target.startsWith(url + "/") && !target.startsWith("data:")) foreign.push(target);
+  if (!target.startsWith(url + "/") && !target.startsWith(refusingUrl + "/") && !target.startsWith("data:")) {
+    foreign.push(target);
+  }
 });
 
 let failed = false;
@@ -335,6 +343,93 @@ async function run() {
     check(text.includes("98765432109876543210") && text.includes("2.50"), `${name} shows the payload as typed`);
   }
 
+  step("truncate: the button stays disabled until the exact stream name is typed");
+  await page.goto(url + "/console#/stream/" + encodeURIComponent(deletionStream));
+  await page.getByRole("heading", { name: "Stream " + deletionStream, level: 1 }).waitFor();
+  const kept = page.locator("main article.message");
+  await kept.nth(4).waitFor();
+  check((await kept.count()) === 5, `expected 5 messages before the deletions, saw ${await kept.count()}`);
+
+  step("live tail: a category replay shows the stream's 5 messages before the deletions");
+  const deletionCategory = deletionStream.split("-")[0];
+  await tail.getByLabel("Subscribe to").selectOption("category");
+  await tail.getByLabel("Category").fill(deletionCategory);
+  await tail.getByLabel("Start at global position").fill("1");
+  await tail.getByRole("button", { name: "Start" }).click();
+  await waitForText(tail.getByRole("status"), "Live: category " + deletionCategory);
+  const tailedSteps = tail.locator("article.message");
+  await tailedSteps.filter({ hasText: "Step4" }).waitFor();
+  check((await tailedSteps.count()) === 5, `the tail shows 5 messages, saw ${await tailedSteps.count()}`);
+  const tailNotices = tail.locator(".tail-deleted");
+
+  await page.getByRole("button", { name: "Truncate before…" }).click();
+  const truncateDialog = page.getByRole("dialog", { name: "Truncate stream " + deletionStream + "?" });
+  const truncateButton = truncateDialog.getByRole("button", { name: "Truncate for ever" });
+  const confirmName = truncateDialog.getByLabel("Type the stream name to confirm");
+  const before = truncateDialog.getByLabel("Delete the messages before position");
+  check(await truncateButton.isDisabled(), "truncate is disabled before anything is typed");
+  await before.fill("3");
+  check(await truncateButton.isDisabled(), "truncate stays disabled without the stream name");
+  await confirmName.fill(deletionStream.slice(0, -1));
+  check(await truncateButton.isDisabled(), "truncate stays disabled for a wrong name");
+  await confirmName.fill(deletionStream.toUpperCase());
+  check(await truncateButton.isDisabled(), "truncate stays disabled for a name in other case");
+  await confirmName.fill(deletionStream);
+  check(await truncateButton.isEnabled(), "truncate is enabled once the name and position are right");
+  await before.fill("-1");
+  await waitForText(truncateDialog, "must be a whole number");
+  check(await truncateButton.isDisabled(), "truncate is disabled for a negative position");
+  await before.fill("3");
+  check(await truncateButton.isEnabled(), "truncate is enabled again");
+  await shot(page, "09-truncate-dialog.png");
+
+  step("truncate: only the remaining messages are shown");
+  await truncateButton.click();
+  await truncateDialog.waitFor({ state: "detached" });
+  await waitForText(page.getByRole("status"), `Deleted 3 messages from ${deletionStream}. It stays at version 4`);
+  await waitForText(page.locator("main .summary"), "the messages before position 3 were deleted");
+  await page.waitForFunction(() => document.querySelectorAll("main article.message").length === 2);
+  const remaining = await kept.allTextContents();
+  await waitForText(tailNotices, `${deletionStream}: the messages before position 3 were deleted (3 removed from this list).`);
+  await page.waitForFunction(() => document.querySelectorAll(".tail article.message").length === 2);
+  const tailRemaining = await tailedSteps.allTextContents();
+  check(
+    tailRemaining.some((t) => t.includes("Step3")) && tailRemaining.some((t) => t.includes("Step4")),
+    `the tail keeps Step3 and Step4: ${tailRemaining.join(" | ")}`,
+  );
+  check(remaining[0].includes("Step3") && remaining[0].includes("pos 3"), `first remaining: ${remaining[0]}`);
+  check(remaining[1].includes("Step4") && remaining[1].includes("pos 4"), `second remaining: ${remaining[1]}`);
+  check(
+    (await page.evaluate(() => document.activeElement && document.activeElement.textContent)) === "Truncate before…",
+    "focus returns to the button that opened the dialog",
+  );
+
+  step("delete: cancel leaves the stream alone; typing the name enables the deletion");
+  await page.getByRole("button", { name: "Delete stream…" }).click();
+  const deleteDialog = page.getByRole("dialog", { name: "Delete stream " + deletionStream + "?" });
+  const deleteButton = deleteDialog.getByRole("button", { name: "Delete for ever" });
+  check(await deleteButton.isDisabled(), "delete is disabled before the name is typed");
+  await deleteDialog.getByRole("button", { name: "Cancel" }).click();
+  await deleteDialog.waitFor({ state: "detached" });
+  check((await kept.count()) === 2, "a cancelled deletion removes nothing");
+  await page.getByRole("button", { name: "Delete stream…" }).click();
+  await deleteDialog.getByLabel("Type the stream name to confirm").fill(deletionStream + " ");
+  check(await deleteButton.isDisabled(), "delete stays disabled for the name with a trailing space");
+  await deleteDialog.getByLabel("Type the stream name to confirm").fill(deletionStream);
+  check(await deleteButton.isEnabled(), "delete is enabled once the exact name is typed");
+  await shot(page, "10-delete-dialog.png");
+  await deleteButton.click();
+  await deleteDialog.waitFor({ state: "detached" });
+  await waitForText(page.getByRole("status"), `Deleted 2 messages from ${deletionStream}. It stays at version 4`);
+  await waitForText(page.locator("main .summary"), "This stream has no messages: they were deleted");
+  await page.waitForFunction(() => document.querySelectorAll("main article.message").length === 0);
+  await waitForText(tailNotices, `${deletionStream}: the messages before position 5 were deleted (2 removed from this list).`);
+  await page.waitForFunction(() => document.querySelectorAll(".tail article.message").length === 0);
+  check((await tailNotices.count()) === 2, `one notice per deletion, saw ${await tailNotices.count()}`);
+  await shot(page, "11-deleted.png");
+  await tail.getByRole("button", { name: "Stop" }).click();
+  await waitForText(tail.getByRole("status"), "Not running");
+
   step("narrow screen: one column, no sideways scrolling");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(url + "/console#/stream/" + encodeURIComponent(stream));
@@ -342,7 +437,7 @@ async function run() {
   await messages.first().waitFor();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   check(overflow <= 1, `the page scrolls sideways by ${overflow}px on a narrow screen`);
-  await shot(page, "09-stream-narrow.png");
+  await shot(page, "12-stream-narrow.png");
 
   step("sign out forgets the token");
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -357,7 +452,21 @@ async function run() {
   await waitForText(page.locator("header"), "tenant");
   await waitForText(page.locator("main"), "No messages yet");
   check((await page.getByRole("heading", { name: /All namespaces/ }).count()) === 0, "no admin section for a tenant");
-  await shot(page, "10-tenant-narrow.png");
+  await shot(page, "13-tenant-narrow.png");
+
+  step("a server started with --allow-deletion=false: no deletion actions");
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(refusingUrl + "/console");
+  await page.getByLabel("Token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  await page.goto(refusingUrl + "/console#/stream/" + encodeURIComponent(deletionStream));
+  await page.getByRole("heading", { name: "Stream " + deletionStream, level: 1 }).waitFor();
+  await waitForText(page.locator("main .summary"), "This stream has no messages.");
+  await page.getByRole("button", { name: "Tail this stream" }).waitFor();
+  check((await page.getByRole("button", { name: "Delete stream…" }).count()) === 0, "no delete action");
+  check((await page.getByRole("button", { name: "Truncate before…" }).count()) === 0, "no truncate action");
+  await shot(page, "14-deletion-disabled.png");
 
   check(consoleErrors.length === 0, `browser console errors: ${consoleErrors.join(" | ")}`);
 }

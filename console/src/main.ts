@@ -6,6 +6,7 @@
 // finishes loading after the user has moved on is discarded (see `Page.current`).
 
 import { forgetToken, namespaceOfToken, NamespaceInfo, rpc, storedToken, storeToken } from "./api";
+import { deletionAllowed } from "./deletion";
 import { errorBox, field, h, replace } from "./dom";
 import { Session, Page } from "./session";
 import { Tail } from "./views/tail";
@@ -17,13 +18,22 @@ import { writePage } from "./views/write";
 
 const root = document.getElementById("app") as HTMLElement;
 
-/** Checks a token by reading its namespace's info (allowed for its own token and for admin). */
+/**
+ * Checks a token by reading its namespace's info (allowed for its own token and for admin), and
+ * asks the server whether it allows deletion (a probe that removes nothing, see
+ * `deletionAllowed`).
+ */
 async function verify(token: string): Promise<Session> {
   // A token that does not decode is still sent: the server says why it is wrong (or, in test
   // mode, treats the caller as admin on `default`).
   const claimed = namespaceOfToken(token) ?? "default";
-  const info = await rpc<NamespaceInfo>(token, "ns.info", claimed);
-  return { token, namespace: info.namespace, admin: info.namespace === "default" };
+  // The probe never rejects: a failed one only hides the deletion actions, and the token check
+  // alone decides the sign-in.
+  const [info, deletion] = await Promise.all([
+    rpc<NamespaceInfo>(token, "ns.info", claimed),
+    deletionAllowed((method, ...args) => rpc<unknown>(token, method, ...args)),
+  ]);
+  return { token, namespace: info.namespace, admin: info.namespace === "default", deletion };
 }
 
 function signIn(problem?: unknown): void {

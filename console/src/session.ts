@@ -10,6 +10,11 @@ export interface Session {
   namespace: string;
   /** Whether it is the admin token (the `default` namespace's, SPEC §4.5). */
   admin: boolean;
+  /**
+   * Whether the server lets this token use `stream.delete` and `stream.truncate`, probed at
+   * sign-in (`deletionAllowed` in deletion.ts); without it the stream page offers no deletion.
+   */
+  deletion: boolean;
 }
 
 /**

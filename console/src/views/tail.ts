@@ -8,11 +8,17 @@
 // start (EventSource's own reconnect would reuse the first URL). Pausing keeps the subscription
 // open and only holds the pokes back, so nothing committed while paused is missed.
 //
+// A deletion (SPEC §18) arrives as `event: deleted` in order with the pokes: the panel takes the
+// stream's deleted messages off its list and out of what it still has to read, and says so in a
+// short notice. A `DeletionLog` remembers each stream's deleted prefix, so a read that was in
+// flight when the deletion arrived cannot put a deleted message back.
+//
 // "From now" is exact for a stream (it starts at the stream's version + 1). For a category the
 // server has no "live only" mode, so the panel subscribes to `all=true` (live only) and keeps the
 // category's messages itself.
 
 import { categoryOf, Message, Poke, rpc, rpcRaw, RpcError, streamMessages, subscribeUrl } from "../api";
+import { DeletedEvent, deletedNotice, DeletionLog, parseDeleted } from "../deletion";
 import type { Session } from "../session";
 import { errorBox, field, h, replace, uid } from "../dom";
 import { messageCard } from "./messages";
@@ -59,6 +65,8 @@ export class Tail {
   private streamCursor: number | null = null;
   /** The category kept client-side when subscribed to `all=true` on a category's behalf. */
   private keepCategory: string | null = null;
+  /** The deletions this subscription was told of. */
+  private deletions = new DeletionLog();
   private held: Poke[] = [];
   private heldDropped = 0;
   private queue: Poke[] = [];
@@ -162,6 +170,7 @@ export class Tail {
     this.cursor = null;
     this.streamCursor = null;
     this.keepCategory = null;
+    this.deletions = new DeletionLog();
     this.held = [];
     this.heldDropped = 0;
     this.queue = [];
@@ -248,6 +257,11 @@ export class Tail {
       if (run !== this.run) return;
       this.onPoke(JSON.parse((event as MessageEvent<string>).data) as Poke);
     });
+    source.addEventListener("deleted", (event) => {
+      if (run !== this.run) return;
+      const deleted = parseDeleted((event as MessageEvent<string>).data);
+      if (deleted !== null) this.onDeleted(deleted);
+    });
     source.addEventListener("error", () => {
       if (run !== this.run) return;
       source.close();
@@ -324,6 +338,30 @@ export class Tail {
     this.enqueue([poke]);
   }
 
+  /**
+   * Takes a deletion's messages off the list and out of the pokes still held or queued, and
+   * tells the user. The global-position cursor is left alone: a stream subscription replays its
+   * deletions before its pokes, so a deletion's position says nothing about the pokes to come.
+   */
+  private onDeleted(event: DeletedEvent): void {
+    if (this.keepCategory !== null && categoryOf(event.stream) !== this.keepCategory) return;
+    if (!this.deletions.take(event)) return;
+    const live = (poke: Poke) => !this.deletions.gone(poke.stream, poke.position);
+    this.held = this.held.filter(live);
+    this.queue = this.queue.filter(live);
+    let removed = 0;
+    for (const item of Array.from(this.list.querySelectorAll<HTMLLIElement>(":scope > li[data-stream]"))) {
+      if (this.deletions.gone(item.dataset.stream!, Number(item.dataset.position))) {
+        item.remove();
+        removed += 1;
+      }
+    }
+    this.shown = Math.max(0, this.shown - removed);
+    this.list.prepend(h("li", { class: "tail-gap tail-deleted" }, deletedNotice(event, removed)));
+    while (this.list.children.length > MAX_SHOWN) this.list.lastElementChild!.remove();
+    this.setState(this.state);
+  }
+
   private enqueue(pokes: Poke[]): void {
     this.queue.push(...pokes);
     if (!this.reading) void this.drain();
@@ -354,8 +392,11 @@ export class Tail {
         }
         if (run !== this.run) return;
         found.sort((a, b) => a.globalPosition - b.globalPosition);
-        for (const message of found) {
-          this.list.prepend(h("li", {}, messageCard(message, "with-stream")));
+        // A deletion that arrived while these were read wins: its messages are gone.
+        for (const message of found.filter((m) => !this.deletions.gone(m.stream, m.position))) {
+          this.list.prepend(
+            h("li", { "data-stream": message.stream, "data-position": message.position }, messageCard(message, "with-stream")),
+          );
           this.shown += 1;
         }
         while (this.list.children.length > MAX_SHOWN) this.list.lastElementChild!.remove();

@@ -16,6 +16,7 @@
 
 mod batch;
 mod connection;
+mod deletion;
 mod error;
 mod types;
 
@@ -28,6 +29,9 @@ use serde_json::value::RawValue;
 
 pub use batch::{AppendCondition, BatchEntry, BatchOptions, BatchResult, ConditionQuery};
 pub use connection::{Bearer, Connection};
+pub use deletion::{
+    DeleteOptions, DeleteResult, Deletion, DeletionsOptions, DELETION_PROBE_STREAM,
+};
 pub use error::{ApiError, ClientError};
 pub use types::{
     CategoryOptions, CategorySummary, ConsumerGroup, CreateNamespaceOptions, Health, Message,
@@ -192,6 +196,67 @@ impl Client {
     /// `stream.version`: the last position, or `None` for a stream without messages.
     pub async fn stream_version(&self, stream: &str) -> Result<Option<i64>, ClientError> {
         self.rpc(&("stream.version", stream)).await
+    }
+
+    /// `stream.delete` (SPEC §18): removes every message of `stream`, for good. The version stays
+    /// where it was, so the next write lands at `version + 1`. With
+    /// [`DeleteOptions::expected_version`], a stream at another version is left untouched and the
+    /// call fails with `STREAM_VERSION_CONFLICT`; a server started with `--allow-deletion=false`
+    /// answers 403 `AUTH_UNAUTHORIZED`.
+    pub async fn delete_stream(
+        &self,
+        stream: &str,
+        options: &DeleteOptions,
+    ) -> Result<DeleteResult, ClientError> {
+        if options.is_empty() {
+            self.rpc(&("stream.delete", stream)).await
+        } else {
+            self.rpc(&("stream.delete", stream, options)).await
+        }
+    }
+
+    /// `stream.truncate` (SPEC §18): removes the messages of `stream` whose position is below
+    /// `before` (≥ 0), for good. The version does not change.
+    pub async fn truncate_stream(
+        &self,
+        stream: &str,
+        before: i64,
+    ) -> Result<DeleteResult, ClientError> {
+        let options = deletion::TruncateOptions { before };
+        self.rpc(&("stream.truncate", stream, options)).await
+    }
+
+    /// Whether this server lets this client's token delete (SPEC §18). `sys.health` does not
+    /// say (SPEC §6.1 fixes its shape), so this asks the way a deletion would: it truncates
+    /// [`DELETION_PROBE_STREAM`] before position 0, which removes nothing and records nothing on
+    /// any stream (the answer is `{"deleted":0,…}`). Every answer other than success is `false`:
+    /// 403 `AUTH_UNAUTHORIZED` from a server started with `--allow-deletion=false`,
+    /// `METHOD_NOT_FOUND` from a server that predates deletion (EventoDB), a refused token, a
+    /// success that is not a deletion result. Only a failed exchange is an error: without an
+    /// answer, nothing is known.
+    pub async fn deletion_allowed(&self) -> Result<bool, ClientError> {
+        match self.truncate_stream(DELETION_PROBE_STREAM, 0).await {
+            Ok(_) => Ok(true),
+            Err(
+                ClientError::Api(_)
+                | ClientError::UnexpectedResponse { .. }
+                | ClientError::Decode(_),
+            ) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `ns.deletions` (SPEC §18): one page of the caller's deletion records, in global-position
+    /// order. Page on with `position` = the last record's `global_position` + 1.
+    pub async fn ns_deletions(
+        &self,
+        options: &DeletionsOptions,
+    ) -> Result<Vec<Deletion>, ClientError> {
+        if options.is_empty() {
+            self.rpc(&("ns.deletions",)).await
+        } else {
+            self.rpc(&("ns.deletions", options)).await
+        }
     }
 
     /// `category.get`: the category's messages (`""`: the whole namespace) in global order.

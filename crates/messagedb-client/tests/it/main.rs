@@ -3,6 +3,7 @@
 
 mod batches;
 mod connection;
+mod deletions;
 mod errors;
 mod methods;
 mod support;

@@ -21,13 +21,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> TestServer {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
         bootstrap_default(store.as_ref(), Some(ADMIN))
             .await
             .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(store, ServerConfig::default());
+        let state = AppState::new(store, config);
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(serve(listener, state, async {
             let _ = stopped.await;

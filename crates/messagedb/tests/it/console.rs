@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use messagedb_client::{CreateNamespaceOptions, NewMessage, StreamOptions};
+use messagedb_client::{CreateNamespaceOptions, DeletionsOptions, NewMessage, StreamOptions};
 use serde_json::value::RawValue;
 
 use crate::support::{Launch, ADMIN};
@@ -22,6 +22,10 @@ const PATIENCE: Duration = Duration::from_secs(120);
 
 /// The stream the browser test reads and writes; its category is `ledger`.
 const STREAM: &str = "ledger-e2e";
+
+/// The stream the browser test truncates and then deletes (SPEC §18), in a category of its own
+/// so the other steps' counts do not depend on it.
+const DELETION_STREAM: &str = "erasure-e2e";
 
 fn console_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../console")
@@ -138,8 +142,10 @@ fn raw(json: &str) -> Box<RawValue> {
 
 /// Sign in (a bad token first), the overview, namespace create/delete, the streams browser, a
 /// stream's messages with faithful payloads, the write form (client-side validation, a server
-/// conflict, a success, two messages as one `stream.writeBatch`), the live tail with pause and resume, the category page's correlation
-/// filter, and a narrow screen: see `console/e2e/console.mjs` for each step.
+/// conflict, a success, two messages as one `stream.writeBatch`), the live tail with pause and
+/// resume, the category page's correlation filter, truncating and deleting a stream behind a
+/// typed confirmation, a narrow screen, and no deletion actions on a second server started with
+/// `--allow-deletion=false`: see `console/e2e/console.mjs` for each step.
 #[tokio::test]
 async fn console_in_a_real_browser() {
     if !prerequisites(Needs::NodeAndBrowser) {
@@ -149,7 +155,21 @@ async fn console_in_a_real_browser() {
     let server = Launch::serve(dir.path(), &["--token", ADMIN])
         .start()
         .unwrap();
+    let refusing_dir = tempfile::tempdir().unwrap();
+    let refusing = Launch::serve(
+        refusing_dir.path(),
+        &["--token", ADMIN, "--allow-deletion=false"],
+    )
+    .start()
+    .unwrap();
+    let refuses = refusing
+        .client(Some(ADMIN))
+        .deletion_allowed()
+        .await
+        .unwrap();
+    assert!(!refuses, "the second server must refuse deletion");
     let client = server.client(Some(ADMIN));
+    assert!(client.deletion_allowed().await.unwrap());
     let big = r#"{"amount":12345678901234567890,"price":1.50,"note":"<b>not markup</b>"}"#;
     let large: Vec<String> = (0..60)
         .map(|i| format!(r#""line-{i}":"{}""#, "x".repeat(40)))
@@ -179,6 +199,17 @@ async fn console_in_a_real_browser() {
             .expect("seed");
     }
 
+    for i in 0..5 {
+        let data = format!(r#"{{"step":{i}}}"#);
+        client
+            .write_message(
+                DELETION_STREAM,
+                &NewMessage::new(format!("Step{i}"), raw(&data)),
+            )
+            .await
+            .expect("seed");
+    }
+
     let tenant = client
         .ns_create("acme", &CreateNamespaceOptions::default())
         .await
@@ -194,12 +225,20 @@ async fn console_in_a_real_browser() {
             ("MESSAGEDB_TOKEN", ADMIN.to_owned()),
             ("CONSOLE_TENANT_TOKEN", tenant.token.clone()),
             ("CONSOLE_STREAM", STREAM.to_owned()),
+            ("CONSOLE_DELETION_STREAM", DELETION_STREAM.to_owned()),
+            ("CONSOLE_REFUSING_URL", refusing.url()),
             ("CONSOLE_SCREENSHOTS", shots.display().to_string()),
             ("CHROMIUM", chromium().display().to_string()),
         ],
     )
     .await;
-    for name in ["01-signin-error.png", "05-stream.png", "06-tail.png"] {
+    for name in [
+        "01-signin-error.png",
+        "05-stream.png",
+        "06-tail.png",
+        "11-deleted.png",
+        "14-deletion-disabled.png",
+    ] {
         assert!(shots.join(name).is_file(), "missing screenshot {name}");
     }
     println!("console screenshots: {}", shots.display());
@@ -253,6 +292,30 @@ async fn console_in_a_real_browser() {
             .collect();
         assert_eq!(stored, [(message_type, batch, metadata)], "{name}");
     }
+    // The browser truncated the deletion stream before position 3, then deleted the rest: the
+    // stream is empty at its old version, and both deletions are on record.
+    assert_eq!(
+        client
+            .stream_version(DELETION_STREAM)
+            .await
+            .expect("version"),
+        Some(4)
+    );
+    let left = client
+        .get_stream(DELETION_STREAM, &StreamOptions::default())
+        .await
+        .expect("read");
+    assert!(left.is_empty(), "{left:?}");
+    let records = client
+        .ns_deletions(&DeletionsOptions::default())
+        .await
+        .expect("ns.deletions");
+    let records: Vec<(&str, i64)> = records
+        .iter()
+        .map(|d| (d.stream.as_str(), d.before))
+        .collect();
+    assert_eq!(records, [(DELETION_STREAM, 3), (DELETION_STREAM, 5)]);
+    refusing.stop();
     server.stop();
 }
 
