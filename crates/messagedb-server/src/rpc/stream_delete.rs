@@ -2,8 +2,9 @@
 //! of them or those below a position. Both answer `{"deleted":n,"version":v}`.
 //!
 //! The caller may be any token of the namespace (the data is the tenant's), unless the server
-//! runs with `--allow-deletion=false`. Each effective call is logged at info level with the
-//! namespace, the stream and the count (never payloads), and counted in
+//! runs with `--allow-deletion=false`. Each call that runs is logged at info level with the
+//! namespace, the stream and the count (never payloads), even when it removes nothing (the
+//! console's sign-in probe truncates before 0), and its count is added to
 //! `messagedb_messages_deleted_total`.
 
 use messagedb_core::{DeleteKind, DeleteOutcome, DeleteRequest};
