@@ -134,9 +134,7 @@ impl Call<'_> {
         // Every message of the stream is at or below its version: with nothing left below
         // `before > version`, the stream is empty, and it was not before this call if the call
         // removed anything.
-        let emptied = !remaining
-            && before > version
-            && (removed > 0 || self.progress.deleted > 0);
+        let emptied = !remaining && before > version && (removed > 0 || self.progress.deleted > 0);
         let deletion = self
             .progress
             .records(u64::try_from(removed).unwrap_or(0), remaining)
