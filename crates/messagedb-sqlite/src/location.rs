@@ -15,6 +15,8 @@ use std::time::Duration;
 use messagedb_core::NamespaceKey;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::schema::{MigrateError, Schema};
+
 /// How long a connection retries on `SQLITE_BUSY`. Busy only happens in unusual situations (WAL
 /// recovery, a checkpoint racing a reader), so this is a safety net, not a synchronisation tool.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,31 +95,44 @@ impl Location {
         }
     }
 
-    /// Opens the registry database (creating it), configured for durable writes.
-    pub(crate) fn open_registry(&self) -> rusqlite::Result<Connection> {
-        let conn = match self.registry_path() {
+    /// Opens the registry database (creating it), configured for durable writes, and brings it
+    /// to `schema`.
+    pub(crate) fn open_registry(&self, schema: &Schema) -> Result<Connection, MigrateError> {
+        let mut conn = match self.registry_path() {
             Some(path) => {
-                let conn = Connection::open_with_flags(path, write_flags())?;
+                let created = CreatedFiles::before_open(&path);
+                let mut conn = Connection::open_with_flags(&path, write_flags())?;
                 set_wal(&conn)?;
-                conn
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                schema.migrate(&mut conn)?;
+                created.make_durable(&path)?;
+                return Ok(conn);
             }
             None => Connection::open_in_memory()?,
         };
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        schema.migrate(&mut conn)?;
         Ok(conn)
     }
 
-    /// Opens (creating if needed) the one write connection of a namespace.
-    pub(crate) fn open_writer(&self, key: &NamespaceKey) -> rusqlite::Result<Connection> {
-        let conn = match self {
+    /// Opens (creating if needed) the one write connection of a namespace and brings its
+    /// database to `schema`.
+    pub(crate) fn open_writer(
+        &self,
+        key: &NamespaceKey,
+        schema: &Schema,
+    ) -> Result<Connection, MigrateError> {
+        let (mut conn, created) = match self {
             Location::Disk { dir } => {
-                let conn = Connection::open_with_flags(namespace_file(dir, key), write_flags())?;
+                let path = namespace_file(dir, key);
+                let created = CreatedFiles::before_open(&path);
+                let conn = Connection::open_with_flags(&path, write_flags())?;
                 set_wal(&conn)?;
                 // Bound the WAL file after checkpoints so a burst of writes does not leave a
                 // huge file behind for ever.
                 conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
                 conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
-                conn
+                (conn, Some((created, path)))
             }
             Location::Memory { prefix } => {
                 let conn = Connection::open_with_flags(
@@ -127,7 +142,7 @@ impl Location {
                 // memdb would put a rollback journal on the real file system; keep it in memory.
                 set_journal_mode(&conn, "MEMORY")?;
                 conn.pragma_update(None, "synchronous", "OFF")?;
-                conn
+                (conn, None)
             }
         };
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -138,6 +153,10 @@ impl Location {
         conn.pragma_update(None, "secure_delete", "ON")?;
         // Room for the writer's statements and for the reads it serves when idle.
         conn.set_prepared_statement_cache_capacity(48);
+        schema.migrate(&mut conn)?;
+        if let Some((created, path)) = created {
+            created.make_durable(&path)?;
+        }
         Ok(conn)
     }
 
@@ -223,6 +242,58 @@ fn namespace_file(dir: &Path, key: &NamespaceKey) -> PathBuf {
     dir.join("ns").join(format!("{key}.sqlite"))
 }
 
+/// Whether opening a database in WAL mode is about to create its file or its WAL.
+///
+/// A file's directory entry is durable only once its directory has been synced. SQLite would
+/// sync the directory on the first commit of *every* connection that opens a WAL, even one
+/// that already existed (it cannot tell), which cost a second device flush on every reopen of a
+/// namespace evicted from the cache (SPEC §16.3). Our build turns that off
+/// (`SQLITE_DISABLE_DIRSYNC`, `.cargo/config.toml`), and the writer's open syncs the directory
+/// itself exactly when it creates a file, before any commit is acknowledged. The WAL is never
+/// removed while a writer has it open (only closing the last connection removes it), so a
+/// file that existed at open stays put for the life of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CreatedFiles(bool);
+
+impl CreatedFiles {
+    fn before_open(database: &Path) -> CreatedFiles {
+        CreatedFiles(!database.exists() || !wal_path(database).exists())
+    }
+
+    /// Syncs the directory of `database` if the open created a file. Call it after the
+    /// migration: by then the WAL exists (an empty database gets it with its first write, the
+    /// migration; an existing one when its schema is read).
+    fn make_durable(self, database: &Path) -> rusqlite::Result<()> {
+        if !self.0 {
+            return Ok(());
+        }
+        let dir = database.parent().unwrap_or(Path::new("."));
+        let wal = wal_path(database);
+        if !wal.exists() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!("{} was not created", wal.display())),
+            ));
+        }
+        sync_dir(dir).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!("cannot sync directory {}: {e}", dir.display())),
+            )
+        })
+    }
+}
+
+fn wal_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 fn memdb_uri(prefix: &str, key: &NamespaceKey) -> String {
     format!("file:/{prefix}-{key}?vfs=memdb")
 }
@@ -252,6 +323,7 @@ fn set_journal_mode(conn: &Connection, wanted: &str) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::NAMESPACE;
 
     /// The writer's checkpoint threshold is ours, not SQLite's default (it sets the p99).
     #[test]
@@ -259,12 +331,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("ns")).unwrap();
         let conn = Location::disk(dir.path())
-            .open_writer(&NamespaceKey::random())
+            .open_writer(&NamespaceKey::random(), &NAMESPACE)
             .unwrap();
         let pages: i64 = conn
             .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))
             .unwrap();
         assert_eq!(pages, WAL_AUTOCHECKPOINT_PAGES);
         assert_eq!(pages, 500);
+    }
+
+    /// The directory is synced exactly when the open creates the database or its WAL, and the
+    /// open itself creates the WAL (so the sync covers it before the first commit).
+    #[test]
+    fn the_directory_is_synced_when_the_open_creates_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("ns")).unwrap();
+        let location = Location::disk(dir.path());
+        let key = NamespaceKey::random();
+        let file = namespace_file(dir.path(), &key);
+        assert_eq!(CreatedFiles::before_open(&file), CreatedFiles(true));
+
+        let conn = location.open_writer(&key, &NAMESPACE).unwrap();
+        assert!(wal_path(&file).exists(), "the open created the WAL");
+        assert_eq!(CreatedFiles::before_open(&file), CreatedFiles(false));
+
+        // Closed without a checkpoint (an eviction): the WAL stays, a reopen syncs nothing.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+        drop(conn);
+        assert_eq!(CreatedFiles::before_open(&file), CreatedFiles(false));
+
+        // Closed with the checkpoint: SQLite removes the WAL, and the next open creates it.
+        let conn = location.open_writer(&key, &NAMESPACE).unwrap();
+        drop(conn);
+        assert!(!wal_path(&file).exists());
+        assert_eq!(CreatedFiles::before_open(&file), CreatedFiles(true));
+        drop(location.open_writer(&key, &NAMESPACE).unwrap());
     }
 }

@@ -139,8 +139,7 @@ impl WriteGate<'_> {
 
 /// Opens (creating and migrating if needed) a namespace's database for writing.
 fn open_writer(location: &Location, key: &NamespaceKey) -> Result<Writer, MigrateError> {
-    let mut conn = location.open_writer(key)?;
-    NAMESPACE.migrate(&mut conn)?;
+    let conn = location.open_writer(key, &NAMESPACE)?;
     Ok(Writer::new(conn)?)
 }
 

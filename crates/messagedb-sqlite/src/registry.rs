@@ -34,8 +34,7 @@ impl Registry {
             what: what(),
             source,
         };
-        let mut conn = location.open_registry().map_err(sqlite)?;
-        REGISTRY.migrate(&mut conn).map_err(|e| match e {
+        let conn = location.open_registry(&REGISTRY).map_err(|e| match e {
             MigrateError::TooNew { found, supported } => {
                 OpenError::SchemaTooNew { found, supported }
             }

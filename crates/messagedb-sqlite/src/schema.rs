@@ -40,6 +40,13 @@ impl Schema {
 
     /// Brings `conn`'s database up to [`Schema::version`].
     pub(crate) fn migrate(&self, conn: &mut Connection) -> Result<(), MigrateError> {
+        // The common case, a database already at this version, reads one header field and
+        // takes no write lock (a write transaction on every reopen of an evicted namespace cost
+        // about 3 % of the server's CPU under `bench --workload many-namespaces`).
+        let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if found == self.version() {
+            return Ok(());
+        }
         // IMMEDIATE: two openers of one fresh file must not both run migration 1.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
