@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use messagedb_core::deletion::CHUNK;
 use messagedb_core::{
-    DeleteKind, DeleteOutcome, DeleteRequest, Deletion, ImportRecord, MessageId, Store, StoreError,
-    StreamsQuery,
+    DeleteKind, DeleteOutcome, DeleteRequest, Deletion, ImportError, ImportRecord, MessageId,
+    Store, StoreError, StreamsQuery,
 };
 
 use crate::notifications::{Heard, Recorder};
@@ -202,6 +202,53 @@ pub async fn a_deletion_takes_the_next_global_position(store: Arc<dyn Store>) {
         heard,
         [1, 2, -deletion_gpos, next.global_position],
         "the deletion is reported between the commits around it"
+    );
+}
+
+/// A deletion record holds its global position for good: an import of a record at that
+/// position is a §9.3 gpos collision (`POSITION_EXISTS`), as for a message, so a subscriber's
+/// cursor never meets a message and a deletion at one position. A forced import clears the
+/// deletion records with the messages, and may then use the position.
+pub async fn an_import_cannot_take_a_deletions_position(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ns = namespace(store, "import-over-deletion").await;
+    let written = append_to(store, &ns, "account-1").await;
+    outcome(store, &ns, delete("account-1", None)).await;
+    let deletion_gpos = written.global_position + 1;
+    let refused = store
+        .import_batch(
+            &ns,
+            vec![
+                crate::import::record("other-1", 0, deletion_gpos + 5),
+                crate::import::record("other-1", 1, deletion_gpos),
+            ],
+        )
+        .await
+        .expect_err("the deletion holds that position");
+    match refused {
+        ImportError::PositionExists {
+            global_position,
+            index: 1,
+        } if global_position == deletion_gpos => {}
+        other => panic!("{other:?}"),
+    }
+    // All or nothing: the first record was not stored either.
+    assert!(read_stream(store, &ns, "other-1", whole_stream())
+        .await
+        .is_empty());
+    assert_eq!(store.list_deletions(&ns, 1, 10).await.unwrap().len(), 1);
+
+    store.clear_namespace(&ns).await.unwrap();
+    store
+        .import_batch(
+            &ns,
+            vec![crate::import::record("other-1", 0, deletion_gpos)],
+        )
+        .await
+        .expect("a cleared namespace has no deletion records");
+    assert_eq!(
+        global_positions(&read_stream(store, &ns, "other-1", whole_stream()).await),
+        [deletion_gpos]
     );
 }
 

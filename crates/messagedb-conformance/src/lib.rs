@@ -197,6 +197,7 @@ macro_rules! store_conformance_tests {
                 delete_then_write_continues_after_the_old_version,
                 truncate_removes_the_oldest_positions,
                 a_deletion_takes_the_next_global_position,
+                an_import_cannot_take_a_deletions_position,
                 delete_checks_the_expected_version,
                 ids_of_removed_messages_are_forgotten,
                 a_long_stream_is_removed_in_chunks,

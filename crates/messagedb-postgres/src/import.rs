@@ -84,8 +84,11 @@ pub(crate) async fn import_batch(
     let ids: Vec<Uuid> = records.iter().map(|r| *r.id.as_uuid()).collect();
     let streams: Vec<&str> = records.iter().map(|r| r.stream_name.as_str()).collect();
     let positions: Vec<i64> = records.iter().map(|r| r.position).collect();
-    let gpos_sql =
-        format!("SELECT global_position FROM {schema}.messages WHERE global_position = ANY($1)");
+    // A deletion record holds its position too (SPEC §18): no message may share it.
+    let gpos_sql = format!(
+        "SELECT global_position FROM {schema}.messages WHERE global_position = ANY($1) \
+         UNION ALL SELECT global_position FROM {schema}.deletions WHERE global_position = ANY($1)"
+    );
     let ids_sql = format!("SELECT id, stream_name FROM {schema}.messages WHERE id = ANY($1)");
     let pairs_sql = format!(
         "SELECT m.stream_name, m.position FROM {schema}.messages m \

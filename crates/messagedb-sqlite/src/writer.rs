@@ -678,7 +678,11 @@ impl Writer {
 fn import_one(conn: &Connection, record: &ImportRecord, index: usize) -> Result<(), ImportError> {
     let sqlite = |e: rusqlite::Error| ImportError::Store(error::sqlite(e));
     let taken = conn
-        .prepare_cached("SELECT 1 FROM messages WHERE global_position = ?1")
+        // A deletion record holds its position too (SPEC §18): no message may share it.
+        .prepare_cached(
+            "SELECT 1 FROM messages WHERE global_position = ?1 \
+             UNION ALL SELECT 1 FROM deletions WHERE global_position = ?1",
+        )
         .and_then(|mut stmt| stmt.exists([record.global_position]))
         .map_err(sqlite)?;
     if taken {
