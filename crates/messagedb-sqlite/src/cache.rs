@@ -208,8 +208,9 @@ impl Cache {
     }
 
     /// Starts closing least recently used idle namespaces in the background when fewer than
-    /// [`Cache::headroom`] slots are free, until that many are. Closing is cheap (no checkpoint,
-    /// see `Shared::close_storage`) but it is I/O; done here, it is off the request path.
+    /// [`Cache::headroom`] slots are free, until that many are. Closing is cheap (a checkpoint
+    /// only for a long WAL, see `Shared::evict_connections`) but it is I/O; done here, it is off
+    /// the request path.
     pub(crate) fn trim(self: &Arc<Cache>) {
         let headroom = self.headroom();
         if headroom == 0 || self.free_slots() >= headroom {

@@ -226,6 +226,16 @@ impl Location {
         }
     }
 
+    /// The length of a namespace's WAL file, on disk, if it exists.
+    pub(crate) fn wal_len(&self, key: &NamespaceKey) -> Option<u64> {
+        let Location::Disk { dir } = self else {
+            return None;
+        };
+        std::fs::metadata(wal_path(&namespace_file(dir, key)))
+            .ok()
+            .map(|meta| meta.len())
+    }
+
     /// Removes namespace files whose key has no registry row: leftovers of a deletion or a
     /// creation that was interrupted by a crash. Failures are logged, not fatal.
     pub(crate) fn remove_orphans(&self, known_keys: &HashSet<NamespaceKey>) -> io::Result<()> {

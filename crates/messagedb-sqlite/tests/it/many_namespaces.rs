@@ -196,6 +196,54 @@ async fn an_evicted_namespace_leaves_an_empty_wal_index() {
     store.close().await;
 }
 
+/// A namespace evicted with a long WAL has it checkpointed and truncated first, so the next open
+/// has nothing to read back; a short WAL is kept as it is (no fsync for a small eviction).
+/// Without the checkpoint every reopen read the whole WAL, up to 2 MB, and a visit's CPU doubled
+/// as the WALs grew (PROFILING.md, "A WAL read on every reopen").
+#[tokio::test]
+async fn eviction_checkpoints_a_long_wal_and_keeps_a_short_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_sizes = || {
+        let mut sizes: Vec<u64> = std::fs::read_dir(dir.path().join("ns"))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite-wal"))
+            .map(|e| e.metadata().unwrap().len())
+            .collect();
+        sizes.sort_unstable();
+        sizes
+    };
+    let store = SqliteStore::open_with(dir.path(), tiny(1)).unwrap();
+    let ids = create_many(&store, 2).await;
+    for _ in 0..200 {
+        append_to(&store, &ids[0], "s-1").await;
+    }
+    let long = wal_sizes();
+    assert!(
+        long[1] > 300 * 1024,
+        "200 commits make a long WAL: {long:?}"
+    );
+    append_to(&store, &ids[1], "s-1").await;
+    assert!(!store.is_namespace_open(&ids[0]), "evicted");
+    let sizes = wal_sizes();
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    assert_eq!(
+        sizes[0], 0,
+        "the long WAL was checkpointed and truncated: {sizes:?}"
+    );
+    let short = sizes[1];
+    assert!(short > 0);
+    let messages = read_stream(&store, &ids[0], "s-1", whole_stream()).await;
+    assert_eq!(messages.len(), 200, "every message is in the database");
+    assert!(!store.is_namespace_open(&ids[1]), "evicted");
+    assert!(
+        wal_sizes().contains(&short),
+        "the short WAL was kept as it was: {:?}",
+        wal_sizes()
+    );
+    store.close().await;
+}
+
 /// Creating a namespace leaves the files its first visit needs: the database and its WAL, closed
 /// without a checkpoint as an eviction closes it. So the first write creates no file and pays
 /// no directory sync; before, each first visit after a mass creation created the WAL again and
