@@ -250,7 +250,7 @@ impl Inner {
             record.clone(),
             Arc::clone(&self.publisher),
         );
-        if let Err(e) = namespace.prepare_storage() {
+        if let Err(e) = namespace.create_storage() {
             self.remove_files(&key);
             return Err(StoreError::backend(e));
         }
