@@ -211,9 +211,7 @@ impl Location {
         let Location::Disk { dir } = self else {
             return;
         };
-        let mut shm = namespace_file(dir, key).into_os_string();
-        shm.push("-shm");
-        let shm = PathBuf::from(shm);
+        let shm = with_suffix(&namespace_file(dir, key), "-shm");
         let emptied = std::fs::OpenOptions::new()
             .write(true)
             .open(&shm)
@@ -325,8 +323,13 @@ impl CreatedFiles {
 }
 
 fn wal_path(database: &Path) -> PathBuf {
+    with_suffix(database, "-wal")
+}
+
+/// One of SQLite's companion files of `database` (`-wal`, `-shm`).
+fn with_suffix(database: &Path, suffix: &str) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
-    name.push("-wal");
+    name.push(suffix);
     PathBuf::from(name)
 }
 

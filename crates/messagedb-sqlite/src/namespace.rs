@@ -563,7 +563,7 @@ impl Shared {
     /// [`EVICTION_CHECKPOINT_WAL_BYTES`]. The next open reads the whole WAL to rebuild its index,
     /// so without this, reopening costs more the longer the namespace has been written since
     /// its last checkpoint: up to the writer's 500-page threshold, 2 MB read and checksummed
-    /// per reopen. Measured (`examples/reopen`, PROFILING.md "A WAL read on every reopen"):
+    /// per reopen. Measured (`examples/reopen`, PROFILING.md "Three costs found in the request log"):
     /// CPU per visit grew from 0.9 to 2.0 ms over 100 visits per namespace; with the checkpoint
     /// it stays at 0.94 ms. A failure (busy) only means the WAL stays as long as it was.
     fn checkpoint_a_long_wal(&self, writer: &Writer) {
