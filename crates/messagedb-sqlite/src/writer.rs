@@ -1,7 +1,7 @@
 //! The write path: a namespace's write queue is drained by one pool thread at a time (holding
 //! one of the store's writer permits), which owns the write connection and group-commits.
 //!
-//! Requests arrive on a bounded channel. The draining thread takes one, then gathers whatever
+//! Requests arrive on a bounded queue. The draining thread takes one, then gathers whatever
 //! else is queued (up to [`MAX_BATCH`], `messagedb_core::write::gather`) and runs the whole group in ONE
 //! transaction: it reads what the group needs (the stored messages of the supplied ids, the
 //! version of each stream), lets the shared write rule (`messagedb_core::decide`) give every
@@ -23,7 +23,7 @@
 //! any of them rolls the whole transaction back and every request of the group gets a backend
 //! error, like a failed `COMMIT`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -34,8 +34,7 @@ use messagedb_core::{
     WriteOutcome, WriteRequest,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::deletion::DeleteJob;
 use crate::error;
@@ -117,19 +116,24 @@ impl Command {
 
 /// A namespace's write queue. At most one pool thread drains it at a time (`scheduled`), so
 /// every write of the namespace runs on one writer at a time (I3–I5) whatever thread it is.
+///
+/// The queue holds a buffer only while it is in use: a closed namespace's queue owns no heap
+/// memory, which is what keeps ten thousands of idle namespaces cheap (SPEC §16.3). A channel
+/// would keep its blocks (6 KiB each) for the life of the namespace.
 pub(crate) struct Queue {
-    sender: mpsc::Sender<Command>,
+    /// Commands in arrival order. Never held across an await or a commit.
+    waiting: Mutex<VecDeque<Command>>,
+    /// Free places in `waiting`, [`QUEUE_CAPACITY`] in all: a full queue makes `submit` wait,
+    /// first come first served. Never closed.
+    space: Semaphore,
     /// Whether a drain job is queued or running.
     scheduled: AtomicBool,
-    drain: Mutex<Drain>,
+    /// The write connection while the namespace is open; held by the draining thread.
+    writer: Mutex<Option<Writer>>,
 }
 
-/// What only the draining thread touches.
-struct Drain {
-    receiver: mpsc::Receiver<Command>,
-    /// The write connection while the namespace is open.
-    writer: Option<Writer>,
-}
+/// The capacity an empty queue keeps for its next commands; a burst's larger buffer is freed.
+const SPARE: usize = 32;
 
 /// The write connection of an open namespace and the next global position it hands out.
 pub(crate) struct Writer {
@@ -168,30 +172,65 @@ impl Writer {
 
 impl Queue {
     pub(crate) fn new() -> Queue {
-        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         Queue {
-            sender,
+            waiting: Mutex::new(VecDeque::new()),
+            space: Semaphore::new(QUEUE_CAPACITY),
             scheduled: AtomicBool::new(false),
-            drain: Mutex::new(Drain {
-                receiver,
-                writer: None,
-            }),
+            writer: Mutex::new(None),
         }
     }
 
-    fn drain(&self) -> MutexGuard<'_, Drain> {
-        self.drain.lock().unwrap_or_else(PoisonError::into_inner)
+    fn waiting(&self) -> MutexGuard<'_, VecDeque<Command>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Option<Writer>> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `command`, waiting while the queue is full. Cancelling the wait queues nothing.
+    async fn push(&self, command: Command) {
+        // The semaphore is never closed; the place is given back when the command is taken.
+        if let Ok(place) = self.space.acquire().await {
+            place.forget();
+        }
+        self.waiting().push_back(command);
+    }
+
+    /// The oldest queued command.
+    fn pop(&self) -> Option<Command> {
+        let command = self.waiting().pop_front()?;
+        self.space.add_permits(1);
+        Some(command)
+    }
+
+    /// Whether nothing is queued; an empty queue gives back a burst's buffer.
+    fn is_empty(&self) -> bool {
+        let mut waiting = self.waiting();
+        if waiting.capacity() > SPARE && waiting.is_empty() {
+            waiting.shrink_to(SPARE);
+        }
+        waiting.is_empty()
     }
 
     /// Installs (or, with `None`, closes) the write connection. Waits for a running drain.
+    /// Closing also frees the queue's buffer: nothing is queued when a namespace closes, since
+    /// every queued command holds a lease.
     pub(crate) fn set_writer(&self, writer: Option<Writer>) {
-        let old = std::mem::replace(&mut self.drain().writer, writer);
+        let closing = writer.is_none();
+        let old = std::mem::replace(&mut *self.writer(), writer);
         drop(old);
+        if closing {
+            let mut waiting = self.waiting();
+            if waiting.is_empty() {
+                *waiting = VecDeque::new();
+            }
+        }
     }
 
     /// Runs `op` on the write connection, if the namespace is open.
     pub(crate) fn with_writer<T>(&self, op: impl FnOnce(&Writer) -> T) -> Option<T> {
-        self.drain().writer.as_ref().map(op)
+        self.writer().as_ref().map(op)
     }
 
     /// The write connection, for a read, when it is open and idle: no drain running or
@@ -202,25 +241,30 @@ impl Queue {
         if self.scheduled.load(Ordering::SeqCst) {
             return None;
         }
-        let guard = self.drain.try_lock().ok()?;
-        guard.writer.is_some().then_some(IdleWriter(guard))
+        let guard = self.writer.try_lock().ok()?;
+        guard.is_some().then_some(IdleWriter(guard))
+    }
+
+    /// The buffer the queue holds, in commands (for tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.waiting().capacity()
     }
 }
 
 /// The write connection lent to a read (see [`Queue::idle_writer`]).
-pub(crate) struct IdleWriter<'a>(MutexGuard<'a, Drain>);
+pub(crate) struct IdleWriter<'a>(MutexGuard<'a, Option<Writer>>);
 
 impl IdleWriter<'_> {
     pub(crate) fn conn(&self) -> &Connection {
         // `idle_writer` only lends an open writer, and nobody closes it while the lock is held.
-        &self.0.writer.as_ref().expect("lent while open").conn
+        &self.0.as_ref().expect("lent while open").conn
     }
 }
 
 /// Queues `command` (waiting while the queue is full) and makes sure a pool thread drains it.
 pub(crate) async fn submit(shared: &Arc<Shared>, command: Command) {
-    // The receiver lives as long as `shared`, so sending cannot fail.
-    let _ = shared.queue.sender.send(command).await;
+    shared.queue.push(command).await;
     // Queued before the flag is read: a drain that has just found the queue empty and cleared
     // the flag either sees this command or leaves the flag for us (see `drain`).
     if !shared.queue.scheduled.swap(true, Ordering::SeqCst) {
@@ -248,21 +292,20 @@ fn schedule(shared: Arc<Shared>) {
 /// namespace has had its share of the thread (returns `true`, the flag kept: the caller
 /// schedules it again, behind the namespaces already waiting for a permit).
 fn drain(shared: &Arc<Shared>) -> bool {
-    let mut guard = shared.queue.drain();
-    let drain = &mut *guard;
+    let queue = &shared.queue;
+    let mut writer = queue.writer();
     let mut group: Vec<Pending> = Vec::new();
     let mut groups = 0;
     while groups < FAIR_GROUPS {
-        let command = match drain.receiver.try_recv() {
-            Ok(command) => command,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+        let command = match queue.pop() {
+            Some(command) => command,
+            None => {
                 // Cleared with a read-modify-write, which sees every `submit` that set the flag
                 // before: its command is in the queue by then. If one arrived since the empty
                 // read, either it saw the flag clear and scheduled a new drain, or it saw it set
                 // and this drain takes the flag back and goes on.
-                shared.queue.scheduled.swap(false, Ordering::SeqCst);
-                if drain.receiver.is_empty() || shared.queue.scheduled.swap(true, Ordering::SeqCst)
-                {
+                queue.scheduled.swap(false, Ordering::SeqCst);
+                if queue.is_empty() || queue.scheduled.swap(true, Ordering::SeqCst) {
                     return false;
                 }
                 continue;
@@ -279,11 +322,11 @@ fn drain(shared: &Arc<Shared>) -> bool {
                 let next = gather(
                     &mut group,
                     |(job, _)| job.rows(),
-                    || drain.receiver.try_recv().ok().map(Command::queued),
+                    || queue.pop().map(Command::queued),
                 );
                 #[cfg(test)]
                 drop(held);
-                commit(drain.writer.as_mut(), shared, &mut group);
+                commit(writer.as_mut(), shared, &mut group);
                 next
             }
             Queued::Other(other) => Some(other),
@@ -291,7 +334,7 @@ fn drain(shared: &Arc<Shared>) -> bool {
         match next {
             None | Some(Command::Write(..) | Command::Batch(..)) => {}
             Some(Command::Import(records, reply, lease)) => {
-                let outcome = match drain.writer.as_mut() {
+                let outcome = match writer.as_mut() {
                     Some(writer) => writer.import(shared, &records),
                     None => Err(shared.gone().into()),
                 };
@@ -299,7 +342,7 @@ fn drain(shared: &Arc<Shared>) -> bool {
                 drop(lease);
             }
             Some(Command::Clear(reply, lease)) => {
-                let outcome = match drain.writer.as_mut() {
+                let outcome = match writer.as_mut() {
                     Some(writer) => writer.clear(shared),
                     None => Err(shared.gone()),
                 };
@@ -307,7 +350,7 @@ fn drain(shared: &Arc<Shared>) -> bool {
                 drop(lease);
             }
             Some(Command::Delete(mut job, lease)) => {
-                let step = match drain.writer.as_mut() {
+                let step = match writer.as_mut() {
                     Some(writer) => writer.delete_chunk(shared, &mut job),
                     None => Err(shared.gone()),
                 };
@@ -850,6 +893,73 @@ mod tests {
     async fn queue<'a>(pending: &mut Vec<Pending<'a>>, mut write: Pending<'a>) {
         assert!(futures::poll!(write.as_mut()).is_pending());
         pending.push(write);
+    }
+
+    /// A queue keeps a small buffer while its namespace is open and frees it when the namespace
+    /// closes, however many commands a burst queued (a channel would keep its blocks).
+    // The hold is kept across awaits that only poll each write once; none waits for the writer.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_namespace_queue_holds_no_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::Limits {
+            max_open_namespaces: 1,
+            writer_threads: 2,
+            reader_threads: 2,
+        };
+        let store = SqliteStore::open_with(dir.path(), limits).unwrap();
+        let (a, b) = (
+            NamespaceId::parse("a").unwrap(),
+            NamespaceId::parse("b").unwrap(),
+        );
+        for ns in [&a, &b] {
+            store
+                .create_namespace(ns, "", &TokenHash::from_bytes([1; 32]))
+                .await
+                .unwrap();
+        }
+        store.write(&a, message("s-1")).await.unwrap();
+        let handle = store.open_namespace(&a);
+        let burst = 200;
+        let held = handle.shared().hold.lock().unwrap();
+        let mut pending: Vec<Pending<'_>> = Vec::new();
+        tokio::task::unconstrained(async {
+            for _ in 0..burst {
+                queue(&mut pending, store.write(&a, message("s-1"))).await;
+            }
+        })
+        .await;
+        let queue = &handle.shared().queue;
+        // One command is with the held drain; the rest wait in the buffer.
+        assert!(queue.capacity() >= burst - 1, "{}", queue.capacity());
+        drop(held);
+        for outcome in futures::future::join_all(pending).await {
+            outcome.unwrap();
+        }
+        while queue.scheduled.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        assert!(store.is_namespace_open(&a));
+        assert!(queue.capacity() <= SPARE, "{}", queue.capacity());
+
+        // Opening `b` closes `a`, the only slot's idle holder.
+        drop(handle);
+        store.write(&b, message("s-1")).await.unwrap();
+        assert!(!store.is_namespace_open(&a));
+        assert_eq!(store.open_namespace(&a).shared().queue.capacity(), 0);
+        assert_eq!(
+            store
+                .read_stream(
+                    &a,
+                    &StreamName::parse("s-1").unwrap(),
+                    &messagedb_conformance::support::whole_stream()
+                )
+                .await
+                .unwrap()
+                .len(),
+            burst + 1
+        );
+        store.close().await;
     }
 
     /// With the writer held, eight requests are queued in a known order; released, the writer
