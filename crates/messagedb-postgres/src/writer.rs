@@ -1,6 +1,6 @@
 //! The write path: one task per namespace (on each instance) group-commits queued writes.
 //!
-//! The task waits for a request, drains whatever else is queued (up to [`MAX_BATCH`]) and runs
+//! The task waits for a request, drains whatever else is queued (up to [`MAX_BATCH`](messagedb_core::write::MAX_BATCH)) and runs
 //! the whole batch in ONE transaction on a pooled connection, in two round trips (statements
 //! are pipelined: sent together, executed in order):
 //!
@@ -34,11 +34,12 @@
 //! full disk), and then every request of the batch gets the backend error.
 
 use std::convert::Infallible;
+use std::sync::{Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
-use messagedb_core::write::{gather, Append, Queued, StoredId, MAX_BATCH, QUEUE_CAPACITY};
+use messagedb_core::write::{gather, Append, Queued, StoredId, QUEUE_CAPACITY};
 use messagedb_core::{
     decide, AppendCondition, BatchRequest, ConditionMatch, Decision, Known, Lookups, MessageId,
     NamespaceKey, Positions, StoreError, Timestamp, Unit, UnitOutcome, WriteOutcome, WriteRequest,
@@ -92,10 +93,32 @@ pub(crate) struct Writer {
     requests: mpsc::Sender<(Submission, Reply)>,
 }
 
+/// Where a namespace keeps the handle of its writer task on this instance. The task empties it
+/// when it ends: a handle keeps the task's queue allocated (tokio's channel holds its first block
+/// of slots, several KiB, until the last handle is dropped), and an idle namespace must cost
+/// no memory but its entry (SPEC §16.3).
+pub(crate) type WriterSlot = Mutex<Option<Writer>>;
+
 impl Writer {
-    pub(crate) fn spawn(pool: Pool, key: NamespaceKey, idle: Duration) -> Writer {
+    /// Starts a writer task for `key`; when it ends, it empties `slot` if that still holds a
+    /// stopped writer.
+    pub(crate) fn spawn(
+        pool: Pool,
+        key: NamespaceKey,
+        idle: Duration,
+        slot: Weak<WriterSlot>,
+    ) -> Writer {
         let (requests, received) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, key, received, idle));
+        tokio::spawn(async move {
+            run(pool, key, received, idle).await;
+            if let Some(slot) = slot.upgrade() {
+                let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                // A writer started after this one ended is running and stays.
+                if slot.as_ref().is_some_and(Writer::has_stopped) {
+                    *slot = None;
+                }
+            }
+        });
         Writer { requests }
     }
 
@@ -127,7 +150,11 @@ async fn run(
     idle: Duration,
 ) {
     let sql = Sql::new(&namespace_schema(&key));
-    let mut batch: Vec<(Submission, Reply)> = Vec::with_capacity(MAX_BATCH);
+    // Grown on demand (and kept while the task lives): a task lives for the idle period after
+    // every namespace's last write, so with thousands of namespaces in use thousands run at
+    // once, and `MAX_BATCH` slots reserved up front (tens of KiB each) made most of the server's
+    // memory (PROFILING.md, "Many namespaces on PostgreSQL").
+    let mut batch: Vec<(Submission, Reply)> = Vec::new();
     let mut ending = false;
     loop {
         let first = if ending {
