@@ -14,7 +14,8 @@ MODE=$1; RUNS=$2; shift 2
 DUR=${DUR:-15s}
 OUT=${OUT:-/tmp/messagedb-ab}; mkdir -p "$OUT"; rm -f "$OUT"/*.json "$OUT"/*.txt
 TOKEN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 for r in $(seq "$RUNS"); do
   for spec in "$@"; do
     name=${spec%%=*}; rest=${spec#*=}; bin=${rest%%:*}; envs=""

@@ -25,7 +25,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MESSAGEDB_BIN:-$ROOT/target/release/messagedb}
 OUT=${OUT:-/tmp/messagedb-deletion-bench}
 TOKEN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.txt
 [[ -x $BIN ]] || { echo "no $BIN: cargo build --release -p messagedb" >&2; exit 1; }
@@ -35,36 +34,10 @@ if [[ ! -s $DATA ]]; then
   mv "$DATA.tmp" "$DATA"
 fi
 
-SERVER=""
-PGDIR=""
-cleanup() {
-  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-  if [[ -n $PGDIR ]]; then
-    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
-    cp "$PGDIR/log" "$OUT/postgres.log" 2>/dev/null || true
-    rm -rf "$PGDIR"
-  fi
-  rm -rf "$OUT"/data.*
-}
-trap cleanup EXIT
-
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_server ARGS...: a fresh server on a free port; sets SERVER and PORT.
-start_server() {
-  PORT=$(free_port)
-  "$BIN" serve --listen 127.0.0.1 --port "$PORT" --token "$TOKEN" "$@" 2>"$OUT/server.log" &
-  SERVER=$!
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return
-    sleep 0.1
-  done
-  echo "the server did not start; see $OUT/server.log" >&2
-  exit 1
-}
-
-stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+LOG=$OUT/server.log
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+trap 'bench_cleanup "$OUT/postgres.log"; rm -rf "$OUT"/data.*' EXIT
 
 # measure NAME: import, then the load with the deletion in it, into $OUT/NAME.json.
 measure() {
@@ -90,20 +63,13 @@ if wanted embedded; then
 fi
 
 if wanted postgres; then
-  [[ -x $PGBIN/initdb ]] || { echo "no PostgreSQL binaries in $PGBIN (SKIP_POSTGRES=1 skips)" >&2; exit 1; }
-  PGDIR=$(mktemp -d /tmp/messagedb-deletion-pg.XXXXXX)
-  chmod 755 "$PGDIR"
-  [[ $(id -u) == 0 ]] && chown postgres "$PGDIR"
-  PGPORT=$(free_port)
-  as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust >/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
-    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 ${PG_OPTIONS:-}" start >/dev/null
+  pg_start
   for run in $(seq "$RUNS"); do
-    as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench$run" >/dev/null
-    start_server --db-url "postgres://postgres@127.0.0.1:$PGPORT/bench$run"
+    pg_sql "CREATE DATABASE bench$run"
+    start_server --db-url "$(pg_url "bench$run")"
     measure "postgres-$run"
     stop_server
-    as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "DROP DATABASE bench$run" >/dev/null
+    pg_sql "DROP DATABASE bench$run"
   done
 fi
 

@@ -13,41 +13,27 @@ set -euo pipefail
 N=$1; DUR=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${3:-$ROOT/target/release/messagedb}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 OUT=${OUT:-/tmp/messagedb-many-namespaces-pg}; mkdir -p "$OUT"
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 [[ -x $BIN ]] || { echo "no $BIN: cargo build --release -p messagedb" >&2; exit 1; }
-[[ -x $PGBIN/initdb ]] || { echo "no PostgreSQL binaries in $PGBIN" >&2; exit 1; }
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap bench_cleanup EXIT
+pg_start
+pg_sql "CREATE DATABASE bench"
 
-SERVER=""
-PGDIR=$(mktemp -d /tmp/messagedb-mns-pg.XXXXXX)
-cleanup() {
-  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$PGDIR"
-}
-trap cleanup EXIT
-chmod 755 "$PGDIR"
-[[ $(id -u) == 0 ]] && chown postgres "$PGDIR"
-PGPORT=$(free_port)
-as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
-  -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
-as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
-
-token=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-port=$(free_port)
-bash -c "ulimit -Sn 1024; exec $BIN serve --listen 127.0.0.1 --port $port --token $token \
-  --db-url postgres://postgres@127.0.0.1:$PGPORT/bench" 2>"$OUT/server.log" &
+TOKEN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+LOG=$OUT/server.log
+PORT=$(free_port)
+bash -c "ulimit -Sn 1024; exec $BIN serve --listen 127.0.0.1 --port $PORT --token $TOKEN \
+  --db-url $(pg_url bench)" 2>"$LOG" &
 SERVER=$!
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+wait_for_server
 # The server's RSS every 10 s (whether it levels off or keeps growing).
 ( while kill -0 "$SERVER" 2>/dev/null; do
     awk '/^VmRSS:/ { printf "%d ", $2 / 1024 }' "/proc/$SERVER/status" 2>/dev/null; sleep 10
   done ) >"$OUT/rss.txt" &
 sampler=$!
-"$BIN" bench --url "http://127.0.0.1:$port" --token "$token" --workload many-namespaces \
+"$BIN" bench --url "http://127.0.0.1:$PORT" --token "$TOKEN" --workload many-namespaces \
   --namespaces "$N" --duration "$DUR" --server-pid "$SERVER" --keep-namespaces \
   --output "$OUT/report.json" >"$OUT/report.txt" 2>&1
 kill "$sampler" 2>/dev/null || true

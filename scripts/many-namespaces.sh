@@ -12,7 +12,8 @@
 set -euo pipefail
 RUNS=$1; N=$2; DUR=$3; shift 3
 OUT=${OUT:-/tmp/messagedb-many-namespaces}; mkdir -p "$OUT"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 timeline() {
   python3 - "$1" <<'PY'
 import collections, re, sys

@@ -18,72 +18,43 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MESSAGEDB_BIN:-$ROOT/target/release/messagedb}
 WORK=${WORK:-/tmp/messagedb-ns-info}
 SETUPS=${SETUPS:-embedded postgres}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-ADMIN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+TOKEN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+LOG=$WORK/server.log
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 [[ -x $BIN ]] || { echo "no $BIN: cargo build --release -p messagedb" >&2; exit 1; }
 mkdir -p "$WORK"
 DATA=$WORK/records-$COUNT.ndjson
 if [[ ! -s $DATA ]]; then
   python3 "$ROOT/scripts/gen-import.py" --count "$COUNT" > "$DATA.tmp" && mv "$DATA.tmp" "$DATA"
 fi
-
-SERVER=""
-PGDIR=""
-cleanup() {
-  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-  if [[ -n $PGDIR ]]; then
-    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PGDIR"
-  fi
-  rm -rf "$WORK"/data.*
-}
-trap cleanup EXIT
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_server() {
-  PORT=$(free_port)
-  "$BIN" serve --listen 127.0.0.1 --port "$PORT" --token "$ADMIN" "$@" 2>"$WORK/server.log" &
-  SERVER=$!
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return
-    sleep 0.1
-  done
-  echo "the server did not start; see $WORK/server.log" >&2
-  exit 1
-}
-stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+trap 'bench_cleanup; rm -rf "$WORK"/data.*' EXIT
 
 rpc() {
-  curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d "$1" "http://127.0.0.1:$PORT/rpc"
 }
 
-# Server time of the last N /rpc requests in the log: p50 / p99 / max in ms.
-server_times() {
+# time_calls NAME BODY EXPECTED: checks that one call's answer contains EXPECTED, then makes
+# CALLS calls one at a time and prints their server time (the request log's `duration_ms`):
+# p50 / p99 / max in ms.
+time_calls() {
+  local answer
+  answer=$(rpc "$2")
+  [[ $answer == *"$3"* ]] || { echo "$1: expected $3 in the answer: $answer" >&2; exit 1; }
+  for _ in $(seq "$CALLS"); do rpc "$2" >/dev/null; done
   sleep 1 # the request log is written by a background thread
-  grep 'path=/rpc' "$WORK/server.log" | tail -n "$1" | sed 's/.*duration_ms=//' |
+  echo "$1: $(grep 'path=/rpc' "$LOG" | tail -n "$CALLS" | sed 's/.*duration_ms=//' |
     python3 -c '
 import sys
 v = sorted(float(x) for x in sys.stdin)
-print(f"p50 {v[len(v) // 2]:.3f} ms, p99 {v[min(len(v) - 1, int(len(v) * 0.99))]:.3f} ms, max {v[-1]:.3f} ms ({len(v)} calls)")'
+print(f"p50 {v[len(v) // 2]:.3f} ms, p99 {v[min(len(v) - 1, int(len(v) * 0.99))]:.3f} ms, max {v[-1]:.3f} ms ({len(v)} calls)")')"
 }
 
 measure() {
-  local name=$1
-  "$BIN" import --url "http://127.0.0.1:$PORT" --token "$ADMIN" --input "$DATA" >/dev/null
-  local info
-  info=$(rpc '["ns.info","default"]')
-  [[ $info == *"\"messageCount\":$COUNT,"* ]] ||
-    { echo "$name: ns.info does not report $COUNT messages: $info" >&2; exit 1; }
-  for _ in $(seq "$CALLS"); do rpc '["ns.info","default"]' >/dev/null; done
-  echo "$name ns.info ($COUNT messages): $(server_times "$CALLS")"
-  local categories
-  categories=$(rpc '["ns.categories"]')
-  [[ $categories == *'"messageCount"'* ]] ||
-    { echo "$name: ns.categories failed: $categories" >&2; exit 1; }
-  for _ in $(seq "$CALLS"); do rpc '["ns.categories"]' >/dev/null; done
-  echo "$name ns.categories: $(server_times "$CALLS")"
+  "$BIN" import --url "http://127.0.0.1:$PORT" --token "$TOKEN" --input "$DATA" >/dev/null
+  time_calls "$1 ns.info ($COUNT messages)" '["ns.info","default"]' "\"messageCount\":$COUNT,"
+  time_calls "$1 ns.categories" '["ns.categories"]' '"messageCount"'
 }
 
 for setup in $SETUPS; do
@@ -94,21 +65,12 @@ for setup in $SETUPS; do
       stop_server
       ;;
     postgres)
-      [[ -x $PGBIN/initdb ]] || { echo "no PostgreSQL binaries in $PGBIN" >&2; exit 1; }
-      PGDIR=$(mktemp -d /tmp/messagedb-ns-info-pg.XXXXXX)
-      chmod 755 "$PGDIR"
-      [[ $(id -u) == 0 ]] && chown postgres "$PGDIR"
-      PGPORT=$(free_port)
-      as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust >/dev/null
-      as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
-        -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
-      as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
-      start_server --db-url "postgres://postgres@127.0.0.1:$PGPORT/bench"
+      pg_start
+      pg_sql "CREATE DATABASE bench"
+      start_server --db-url "$(pg_url bench)"
       measure postgres
       stop_server
-      as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null
-      rm -rf "$PGDIR"
-      PGDIR=""
+      pg_stop
       ;;
     *) echo "unknown setup $setup (embedded, postgres)" >&2; exit 1 ;;
   esac

@@ -23,40 +23,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MESSAGEDB_BIN:-$ROOT/target/release/messagedb}
 OUT=${OUT:-/tmp/messagedb-perf-targets}
 TOKEN=ns_ZGVmYXVsdA_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.txt
 [[ -x $BIN ]] || { echo "no $BIN: cargo build --release -p messagedb" >&2; exit 1; }
 
-SERVER=""
-PGDIR=""
-cleanup() {
-  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-  if [[ -n $PGDIR ]]; then
-    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PGDIR"
-  fi
-  rm -rf "$OUT"/data.*
-}
-trap cleanup EXIT
-
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_server ARGS...: a fresh server on a free port; sets SERVER and PORT.
-start_server() {
-  PORT=$(free_port)
-  "$BIN" serve --listen 127.0.0.1 --port "$PORT" --token "$TOKEN" "$@" 2>"$OUT/server.log" &
-  SERVER=$!
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return
-    sleep 0.1
-  done
-  echo "the server did not start; see $OUT/server.log" >&2
-  exit 1
-}
-
-stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+LOG=$OUT/server.log
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+trap 'bench_cleanup; rm -rf "$OUT"/data.*' EXIT
 
 # bench NAME ARGS...: the measurement against the running server, into $OUT/NAME.json.
 bench() {
@@ -91,24 +65,17 @@ if wanted write-only; then
 fi
 
 if wanted postgres; then
-  [[ -x $PGBIN/initdb ]] || { echo "no PostgreSQL binaries in $PGBIN (SKIP_POSTGRES=1 skips)" >&2; exit 1; }
-  PGDIR=$(mktemp -d /tmp/messagedb-perf-pg.XXXXXX)
-  chmod 755 "$PGDIR"
-  [[ $(id -u) == 0 ]] && chown postgres "$PGDIR"
-  PGPORT=$(free_port)
-  as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust >/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
-    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 ${PG_OPTIONS:-}" start >/dev/null
+  pg_start
   # A new cluster creates (zero-fills and fsyncs) a 16 MiB WAL segment every few seconds under
   # this load, where one in service recycles them, and plans its statements on empty tables
   # until autovacuum analyzes them. So the measurement follows 60 s of the same load on the
   # same database, a CHECKPOINT (which recycles the WAL segments written so far) and 20 s more
   # (right after a checkpoint every first change of a page logs the whole page).
-  as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
-  start_server --db-url "postgres://postgres@127.0.0.1:$PGPORT/bench"
+  pg_sql "CREATE DATABASE bench"
+  start_server --db-url "$(pg_url bench)"
   "$BIN" bench --url "http://127.0.0.1:$PORT" --token "$TOKEN" --workers 10 --duration 60s \
     --warmup 0s --workload reference-mix >/dev/null 2>&1
-  as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CHECKPOINT" >/dev/null
+  pg_sql "CHECKPOINT"
   "$BIN" bench --url "http://127.0.0.1:$PORT" --token "$TOKEN" --workers 10 --duration 20s \
     --warmup 0s --workload reference-mix >/dev/null 2>&1
   bench postgres --workload reference-mix
