@@ -58,6 +58,13 @@ impl Location {
         matches!(self, Location::Memory { .. })
     }
 
+    /// In memory a group commit or a read is CPU work of microseconds, with no I/O to wait for:
+    /// it runs on the async worker that asks for it, which costs less than handing it to a pool
+    /// thread and being woken with the result (PROFILING.md, "Server CPU per request").
+    pub(crate) fn runs_inline(&self) -> bool {
+        matches!(self, Location::Memory { .. })
+    }
+
     /// The directory holding the namespace files, on disk.
     pub(crate) fn namespace_dir(&self) -> Option<PathBuf> {
         match self {

@@ -75,7 +75,7 @@ pub(crate) struct Namespace {
 pub(crate) struct Shared {
     pub(crate) id: NamespaceId,
     pub(crate) key: NamespaceKey,
-    location: Arc<Location>,
+    pub(crate) location: Arc<Location>,
     pub(crate) cache: Arc<Cache>,
     /// The gate (see the module documentation).
     status: RwLock<Status>,
@@ -304,13 +304,19 @@ impl Namespace {
         outcome.await.unwrap_or_else(|_| Err(self.shared.gone()))
     }
 
-    /// Runs `op` on a pooled read connection in a blocking task.
+    /// Runs `op` on a pooled read connection in a blocking task (in memory, on this task's
+    /// async worker: `Location::runs_inline`).
     pub(crate) async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let lease = self.shared.lease().await?;
+        if self.shared.location.runs_inline() {
+            let result = self.shared.with_reader(op);
+            drop(lease);
+            return result;
+        }
         // The permits are taken before a blocking thread is: excess reads queue here, cheaply.
         let permit = Arc::clone(&self.shared.read_permits)
             .acquire_owned()

@@ -262,13 +262,18 @@ impl IdleWriter<'_> {
     }
 }
 
-/// Queues `command` (waiting while the queue is full) and makes sure a pool thread drains it.
+/// Queues `command` (waiting while the queue is full) and makes sure a drain takes it: on disk a
+/// pool thread's; in memory (`Location::runs_inline`) this task's own, on its async worker, for
+/// up to [`FAIR_GROUPS`] groups, after which a pool thread takes over.
 pub(crate) async fn submit(shared: &Arc<Shared>, command: Command) {
     shared.queue.push(command).await;
     // Queued before the flag is read: a drain that has just found the queue empty and cleared
     // the flag either sees this command or leaves the flag for us (see `drain`).
     if !shared.queue.scheduled.swap(true, Ordering::SeqCst) {
-        schedule(Arc::clone(shared));
+        // An inline drain that has had its share leaves the rest to a pool thread.
+        if !shared.location.runs_inline() || drain(shared) {
+            schedule(Arc::clone(shared));
+        }
     }
 }
 
@@ -969,7 +974,9 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn one_transaction_carries_a_mixed_batch_in_arrival_order() {
-        let store = SqliteStore::open_in_memory().unwrap();
+        // On disk: in memory the drain runs inline, in the held test itself.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
         let ns = NamespaceId::parse("batch").unwrap();
         store
             .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
@@ -1144,7 +1151,9 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn batches_are_bounded() {
-        let store = SqliteStore::open_in_memory().unwrap();
+        // On disk: in memory the drain runs inline, in the held test itself.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
         let ns = NamespaceId::parse("bounded").unwrap();
         store
             .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
@@ -1225,5 +1234,49 @@ mod tests {
             outcome.unwrap();
         }
         store.close().await;
+    }
+
+    /// Records the thread each commit is reported on.
+    #[derive(Default)]
+    struct CommitThreads(Mutex<Vec<std::thread::ThreadId>>);
+
+    impl messagedb_core::CommitListener for CommitThreads {
+        fn committed(&self, _: &NamespaceId, _: &[Committed]) {
+            let mut threads = self.0.lock().unwrap();
+            threads.push(std::thread::current().id());
+        }
+        fn deleted(&self, _: &NamespaceId, _: &messagedb_core::Deletion) {}
+        fn ended(&self, _: &NamespaceId) {}
+    }
+
+    /// Where a namespace's writes commit: in memory on the thread of the task that asks (no
+    /// hand-off to the blocking pool, and so no wake-ups), on disk on a pool thread. A drain
+    /// reports its commits on its own thread, before it answers.
+    #[tokio::test]
+    async fn in_memory_writes_commit_on_the_calling_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        for (store, inline) in [
+            (SqliteStore::open_in_memory().unwrap(), true),
+            (SqliteStore::open(dir.path()).unwrap(), false),
+        ] {
+            let threads = Arc::new(CommitThreads::default());
+            store.set_commit_listener(Arc::clone(&threads) as _);
+            let ns = NamespaceId::parse("inline").unwrap();
+            store
+                .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+                .await
+                .unwrap();
+            for _ in 0..3 {
+                store.write(&ns, message("s-1")).await.unwrap();
+            }
+            let here = std::thread::current().id();
+            let threads = threads.0.lock().unwrap().clone();
+            assert_eq!(threads.len(), 3);
+            assert!(
+                threads.iter().all(|&thread| (thread == here) == inline),
+                "inline: {inline}, this thread: {here:?}, commits on: {threads:?}"
+            );
+            store.close().await;
+        }
     }
 }

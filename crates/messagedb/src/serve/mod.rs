@@ -55,11 +55,14 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     // Storage work runs on the blocking pool under the store's permits; capping the pool at
     // what the permits can use keeps the thread count flat (SPEC §16.3) instead of letting
     // spawn_blocking add a thread whenever a finishing one has not yet gone idle.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .enable_all()
-        .max_blocking_threads(embedded_limits(&config).blocking_threads())
-        .build()
-        .context("cannot start the async runtime")?;
+        .max_blocking_threads(embedded_limits(&config).blocking_threads());
+    if let Some(workers) = config.async_workers(std::env::var_os("TOKIO_WORKER_THREADS")) {
+        builder.worker_threads(workers);
+    }
+    let runtime = builder.build().context("cannot start the async runtime")?;
     let outcome = runtime.block_on(serve(config));
     // Tasks that outlived the shutdown deadline (connections still writing) are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(500));
