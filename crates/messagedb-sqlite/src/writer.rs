@@ -1159,6 +1159,15 @@ mod tests {
             .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
             .await
             .unwrap();
+        // Opened first (a read writes nothing): otherwise the first writes would wait for the
+        // open, not in the queue, and arrive after the drain has started.
+        let stream = StreamName::parse("s-1").unwrap();
+        let whole = messagedb_conformance::support::whole_stream();
+        assert!(store
+            .read_stream(&ns, &stream, &whole)
+            .await
+            .unwrap()
+            .is_empty());
         let handle = store.open_namespace(&ns);
         let held = handle.shared().hold.lock().unwrap();
         let total = MAX_BATCH + 10;
