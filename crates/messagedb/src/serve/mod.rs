@@ -59,7 +59,8 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     builder
         .enable_all()
         .max_blocking_threads(embedded_limits(&config).blocking_threads());
-    if let Some(workers) = config.async_workers(std::env::var_os("TOKIO_WORKER_THREADS")) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(workers) = config.async_workers(std::env::var_os("TOKIO_WORKER_THREADS"), cores) {
         builder.worker_threads(workers);
     }
     let runtime = builder.build().context("cannot start the async runtime")?;
