@@ -283,7 +283,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 500;
 /// memory a transaction's cost is mostly copying pages: each page it changes is copied whole into
 /// the in-memory rollback journal (in 1 KiB chunks, each a `malloc`) and back into the memdb
 /// buffer at commit. A message touches about six pages, so smaller pages copy a quarter of the
-/// bytes with a quarter of the allocations. Measured (PROFILING.md, issue 17, `scripts/ab.sh test`,
+/// bytes, in fewer journal chunks. Measured (PROFILING.md, issue 17, `scripts/ab.sh test`,
 /// alternated): 22.2 → 20.5 and 21.3 → 20.4 µs of server CPU per operation, +4–9 % ops/s;
 /// 512 bytes measured 21.5 (the B-trees get deeper). On disk the same change measured nothing
 /// (48.9 against 46.8 µs/op): there the cost is the number of WAL frames and fsyncs, not bytes.

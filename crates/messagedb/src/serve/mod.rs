@@ -59,8 +59,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     builder
         .enable_all()
         .max_blocking_threads(embedded_limits(&config).blocking_threads());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if let Some(workers) = config.async_workers(std::env::var_os("TOKIO_WORKER_THREADS"), cores) {
+    if let Some(workers) = config.async_workers(std::env::var_os("TOKIO_WORKER_THREADS"), cores()) {
         builder.worker_threads(workers);
     }
     let runtime = builder.build().context("cannot start the async runtime")?;
@@ -220,9 +219,14 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// The embedded store's limits: the flags, or defaults from the cores and the soft descriptor
 /// limit the process started with (before [`raise_descriptor_limit`] raised it).
+/// The cores this process may use (affinity and cgroup quota included), 2 when unknown.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 fn embedded_limits(config: &Config) -> Limits {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut limits = Limits::for_machine(cores, STARTING_SOFT_LIMIT.get().copied().unwrap_or(1024));
+    let mut limits =
+        Limits::for_machine(cores(), STARTING_SOFT_LIMIT.get().copied().unwrap_or(1024));
     if let Some(n) = config.max_open_namespaces {
         limits.max_open_namespaces = n;
     }
