@@ -7,8 +7,10 @@
 #   e.g. DUR=15s scripts/ab.sh test 3 before=/tmp/messagedb-before after=target/release/messagedb
 #        scripts/ab.sh test 3 base=target/release/messagedb one=target/release/messagedb:TOKIO_WORKER_THREADS=1
 # Each run: `reference-mix` (or `write-only --streams 100`), 10 workers, DUR (default 15s) after
-# a 2 s warm-up, --server-pid. Reports go to $OUT (default /tmp/messagedb-ab); the summary gives
-# median [min–max] of ops/s, server CPU µs per operation and p99 per NAME.
+# a 2 s warm-up, --server-pid. WORKLOAD replaces the workload arguments and WORKERS the worker
+# count, e.g. WORKLOAD="--workload read-heavy" or WORKERS=200 WORKLOAD="--workload sse-fanout".
+# Reports go to $OUT (default /tmp/messagedb-ab); the summary gives median [min–max] of ops/s,
+# server CPU µs per operation and p99 per NAME.
 set -euo pipefail
 MODE=$1; RUNS=$2; shift 2
 DUR=${DUR:-15s}
@@ -34,7 +36,9 @@ for r in $(seq "$RUNS"); do
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
     workload=(--workload reference-mix)
     [[ $MODE == writeonly ]] && workload=(--workload write-only --streams 100)
-    "$bin" bench --url "http://127.0.0.1:$PORT" --token "$TOKEN" --workers 10 --duration "$DUR" \
+    # shellcheck disable=SC2206
+    [[ -n ${WORKLOAD:-} ]] && workload=($WORKLOAD)
+    "$bin" bench --url "http://127.0.0.1:$PORT" --token "$TOKEN" --workers "${WORKERS:-10}" --duration "$DUR" \
       --warmup 2s --runs 1 --server-pid "$SERVER" "${workload[@]}" \
       --output "$OUT/$name-$r.json" >"$OUT/$name-$r.txt" 2>&1
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
