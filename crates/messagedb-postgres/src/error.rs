@@ -1,8 +1,10 @@
 //! Errors of this backend: [`OpenError`] for startup, and the mapping of driver and pool errors
 //! onto [`StoreError`] once the store is running.
 
-use messagedb_core::StoreError;
+use deadpool_postgres::Pool;
+use messagedb_core::{NamespaceKey, StoreError};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 
 /// Why the store could not be opened. The display texts are meant for a startup error line.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,39 @@ impl From<tokio_postgres::Error> for NsError {
                 NsError::Gone
             }
             _ => NsError::Store(StoreError::backend(error)),
+        }
+    }
+}
+
+impl NsError {
+    /// `self`, or [`NsError::Gone`] when `self` is PostgreSQL's internal error (`XX000`) and the
+    /// namespace's counter row is gone. A catalog object dropped under a running statement can
+    /// surface as an internal error rather than as a missing table (a function dropped between
+    /// a statement's planning and its start: `cache lookup failed for function …`); with the
+    /// namespace deleted, the deletion is the cause, and the operation reports it as every
+    /// other operation racing a deletion does. Asks the database only after such an error.
+    pub(crate) async fn settle(self, pool: &Pool, key: &NamespaceKey) -> NsError {
+        let NsError::Store(StoreError::Backend(error)) = &self else {
+            return self;
+        };
+        let internal = error
+            .downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(|e| e.code() == Some(&SqlState::INTERNAL_ERROR));
+        if !internal {
+            return self;
+        }
+        let Ok(conn) = pool.get().await else {
+            return self;
+        };
+        let found = conn
+            .query_typed_opt(
+                "SELECT 1 FROM messagedb.counters WHERE key = $1",
+                &[(&key.as_str(), Type::TEXT)],
+            )
+            .await;
+        match found {
+            Ok(None) => NsError::Gone,
+            _ => self,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! PostgreSQL. Each instance remembers which internal key (and so which schema) a namespace id
 //! maps to, and starts a writer task for a namespace on its first write. That memory can go
 //! stale when another instance deletes (and perhaps re-creates) a namespace: an operation that
-//! then finds its schema or counter row gone (`NsError::Gone`) re-reads the registry once and
-//! retries under the new key, or reports `NamespaceNotFound`.
+//! then finds its schema or counter row gone (`NsError::Gone`, or an internal error while the
+//! counter row is gone: `NsError::settle`) re-reads the registry once and retries under the new
+//! key, or reports `NamespaceNotFound`.
 //!
 //! Deletion is one transaction: lock the registry row, lock the counter row (which waits for
 //! in-flight write transactions of every instance, so the reported count is exact), delete the
@@ -285,12 +286,14 @@ impl PostgresStore {
         Fut: Future<Output = Result<T, NsError>>,
     {
         self.retry_if_gone(id, (), |handle, ()| {
-            let attempt = op(handle);
+            let attempt = op(Arc::clone(&handle));
             async move {
                 match attempt.await {
                     Ok(value) => Attempt::Done(Ok(value)),
-                    Err(NsError::Store(e)) => Attempt::Done(Err(e)),
-                    Err(NsError::Gone) => Attempt::Gone(()),
+                    Err(e) => match e.settle(&self.inner.pool, &handle.key).await {
+                        NsError::Store(e) => Attempt::Done(Err(e)),
+                        NsError::Gone => Attempt::Gone(()),
+                    },
                 }
             }
         })
@@ -669,6 +672,15 @@ impl Store for PostgresStore {
             .await
             {
                 Ok(()) => Attempt::Done(Ok(())),
+                Err(ImportFailure::Refused(ImportError::Store(e))) => {
+                    match NsError::Store(e)
+                        .settle(&self.inner.pool, &handle.key)
+                        .await
+                    {
+                        NsError::Gone => Attempt::Gone(()),
+                        NsError::Store(e) => Attempt::Done(Err(ImportError::Store(e))),
+                    }
+                }
                 Err(ImportFailure::Refused(e)) => Attempt::Done(Err(e)),
                 Err(ImportFailure::Gone) => Attempt::Gone(()),
             }

@@ -189,6 +189,7 @@ async fn run(
                 }
             }
             Err(e) => {
+                let e = e.settle(&pool, &key).await;
                 if let NsError::Store(e) = &e {
                     tracing::error!(%key, error = %e, "write transaction failed");
                 }

@@ -8,6 +8,7 @@ mod faults;
 mod import;
 mod instances;
 mod layout;
+mod races;
 mod servers;
 mod subscription;
 mod subscriptions;
