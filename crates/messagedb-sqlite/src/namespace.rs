@@ -17,7 +17,7 @@
 //! `NamespaceNotFound` instead of reading a database that is being removed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use messagedb_core::{
     BatchOutcome, BatchRequest, DeleteOutcome, DeleteRequest, ImportError, ImportRecord,
@@ -313,9 +313,13 @@ impl Namespace {
     {
         let lease = self.shared.lease().await?;
         if self.shared.location.runs_inline() {
-            let result = self.shared.with_reader(op);
-            drop(lease);
-            return result;
+            // Unless a transaction on a pool thread holds the gate (an import batch, say): the
+            // read would block the async worker until it ends, so it waits on the pool instead.
+            if let Some(status) = self.shared.try_gate() {
+                let result = self.shared.read_through(status, op);
+                drop(lease);
+                return result;
+            }
         }
         // The permits are taken before a blocking thread is: excess reads queue here, cheaply.
         let permit = Arc::clone(&self.shared.read_permits)
@@ -650,6 +654,24 @@ impl Shared {
         op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let status = self.status.read().unwrap_or_else(PoisonError::into_inner);
+        self.read_through(status, op)
+    }
+
+    /// The gate held shared, or `None` if the writer or a shutdown holds it now.
+    fn try_gate(&self) -> Option<RwLockReadGuard<'_, Status>> {
+        match self.status.try_read() {
+            Ok(status) => Some(status),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Runs `op` on a read connection (or the idle write connection), holding the gate shared.
+    fn read_through<T>(
+        &self,
+        status: RwLockReadGuard<'_, Status>,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         match *status {
             Status::Open => {}
             Status::Deleted => return Err(StoreError::NamespaceNotFound(self.id.clone())),
@@ -686,5 +708,60 @@ impl Shared {
             .push(conn);
         drop(status);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use messagedb_conformance::support::{message, whole_stream};
+    use messagedb_core::{NamespaceId, Store, StreamName, TokenHash};
+
+    use crate::store::SqliteStore;
+
+    /// In memory, a read that finds the gate held by a transaction on another thread (an
+    /// import batch, say) waits for it on the blocking pool, not on the async worker: the
+    /// worker's other tasks go on meanwhile. Here the test's own task runs on while the gate is
+    /// held, and lets it go; a read that blocked the thread would leave the holder to give up.
+    #[tokio::test]
+    async fn in_memory_a_read_behind_the_writer_does_not_block_the_async_worker() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let ns = NamespaceId::parse("gated").unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        store.write(&ns, message("s-1")).await.unwrap();
+        let shared = std::sync::Arc::clone(store.open_namespace(&ns).shared());
+        let (held_tx, held) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let gate = shared.status.write().unwrap();
+            held_tx.send(()).unwrap();
+            let released = release_rx.recv_timeout(Duration::from_secs(5)).is_ok();
+            drop(gate);
+            released
+        });
+        held.recv().unwrap();
+        let read = tokio::spawn({
+            let store = store.clone();
+            let ns = ns.clone();
+            async move {
+                let stream = StreamName::parse("s-1").unwrap();
+                store.read_stream(&ns, &stream, &whole_stream()).await
+            }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        assert_eq!(read.await.unwrap().unwrap().len(), 1);
+        assert!(
+            holder.join().unwrap(),
+            "the read blocked the async worker until the gate's holder gave up"
+        );
+        store.close().await;
     }
 }

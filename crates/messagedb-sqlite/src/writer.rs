@@ -45,6 +45,10 @@ use crate::reads;
 /// have the thread: a busy namespace cannot starve the others.
 const FAIR_GROUPS: usize = 16;
 
+/// The largest batch that commits on the submitting async worker in memory
+/// ([`Command::is_quick`]): well under a millisecond.
+const INLINE_ROWS: usize = 64;
+
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 type BatchReply = oneshot::Sender<Result<BatchOutcome, StoreError>>;
 
@@ -102,6 +106,18 @@ impl Job {
 }
 
 impl Command {
+    /// Whether the command is quick enough to commit on the submitting async worker, in memory:
+    /// a write or a small batch takes microseconds. An import batch, a clear, a deletion chunk
+    /// or a large batch takes milliseconds, which every other request on that worker would wait
+    /// out (an import of 300,000 messages held a concurrent read for up to 2.3 s).
+    fn is_quick(&self) -> bool {
+        match self {
+            Command::Write(..) => true,
+            Command::Batch(batch, ..) => batch.entries.len() <= INLINE_ROWS,
+            Command::Import(..) | Command::Clear(..) | Command::Delete(..) => false,
+        }
+    }
+
     /// The command as a group sees it: a unit joins the group, anything else ends it.
     fn queued(self) -> Queued<Pending, Command> {
         match self {
@@ -263,15 +279,17 @@ impl IdleWriter<'_> {
 }
 
 /// Queues `command` (waiting while the queue is full) and makes sure a drain takes it: on disk a
-/// pool thread's; in memory (`Location::runs_inline`) this task's own, on its async worker, for
-/// up to [`FAIR_GROUPS`] groups, after which a pool thread takes over.
+/// pool thread's; in memory (`Location::runs_inline`), for a quick command
+/// ([`Command::is_quick`]), this task's own, on its async worker, for up to [`FAIR_GROUPS`]
+/// groups, after which a pool thread takes over.
 pub(crate) async fn submit(shared: &Arc<Shared>, command: Command) {
+    let inline = shared.location.runs_inline() && command.is_quick();
     shared.queue.push(command).await;
     // Queued before the flag is read: a drain that has just found the queue empty and cleared
     // the flag either sees this command or leaves the flag for us (see `drain`).
     if !shared.queue.scheduled.swap(true, Ordering::SeqCst) {
         // An inline drain that has had its share leaves the rest to a pool thread.
-        if !shared.location.runs_inline() || drain(shared) {
+        if !inline || drain(shared) {
             schedule(Arc::clone(shared));
         }
     }
@@ -1242,6 +1260,48 @@ mod tests {
         for outcome in futures::future::join_all(pending).await {
             outcome.unwrap();
         }
+        store.close().await;
+    }
+
+    /// In memory, what takes milliseconds commits on a pool thread, so that the async worker's
+    /// other requests do not wait for it: an import batch and a batch over [`INLINE_ROWS`]
+    /// entries. A write and a small batch commit on the calling thread.
+    #[tokio::test]
+    async fn in_memory_slow_commands_commit_on_a_pool_thread() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let threads = Arc::new(CommitThreads::default());
+        store.set_commit_listener(Arc::clone(&threads) as _);
+        let ns = NamespaceId::parse("slow").unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        let batch = |entries: usize| BatchRequest {
+            entries: (0..entries)
+                .map(|_| WriteRequest::new(message("b-1")))
+                .collect(),
+            expected_versions: Vec::new(),
+            condition: None,
+        };
+        store.write(&ns, message("s-1")).await.unwrap();
+        store.write_batch(&ns, batch(INLINE_ROWS)).await.unwrap();
+        let records = (0..3)
+            .map(|i| messagedb_conformance::import::record("i-1", i, 1000 + i))
+            .collect();
+        store.import_batch(&ns, records).await.unwrap();
+        store
+            .write_batch(&ns, batch(INLINE_ROWS + 1))
+            .await
+            .unwrap();
+        let here = std::thread::current().id();
+        let inline: Vec<bool> = threads
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|&thread| thread == here)
+            .collect();
+        assert_eq!(inline, [true, true, false, false]);
         store.close().await;
     }
 
