@@ -312,15 +312,26 @@ impl Namespace {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let lease = self.shared.lease().await?;
-        if self.shared.location.runs_inline() {
+        let op = if self.shared.location.runs_inline() {
             // Unless a transaction on a pool thread holds the gate (an import batch, say): the
             // read would block the async worker until it ends, so it waits on the pool instead.
-            if let Some(status) = self.shared.try_gate() {
-                let result = self.shared.read_through(status, op);
-                drop(lease);
-                return result;
+            let inline = match self.shared.try_gate() {
+                Some(status) => Ok(self.shared.read_through(status, op)),
+                None => Err(op),
+            };
+            match inline {
+                Ok(result) => {
+                    drop(lease);
+                    // Like a socket read (a write's answer is a channel, which does the same): a
+                    // task that does nothing but read would otherwise never give the worker back.
+                    tokio::task::coop::consume_budget().await;
+                    return result;
+                }
+                Err(op) => op,
             }
-        }
+        } else {
+            op
+        };
         // The permits are taken before a blocking thread is: excess reads queue here, cheaply.
         let permit = Arc::clone(&self.shared.read_permits)
             .acquire_owned()
@@ -720,6 +731,42 @@ mod tests {
     use messagedb_core::{NamespaceId, Store, StreamName, TokenHash};
 
     use crate::store::SqliteStore;
+
+    /// In memory a read completes without waiting, so it spends tokio's cooperative budget as a
+    /// socket read would: a task that only reads gives the worker back now and then. On a
+    /// one-thread runtime, the other task here runs while the reader loops; a reader that never
+    /// yielded would finish its loop first (the conformance suite's `batches_are_seen_whole`
+    /// hung that way, its writers stuck behind such a reader).
+    #[tokio::test]
+    async fn in_memory_reads_give_the_worker_back() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let ns = NamespaceId::parse("busy").unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        store.write(&ns, message("s-1")).await.unwrap();
+        let other_ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = tokio::spawn({
+            let (store, ns, other_ran) = (store.clone(), ns.clone(), other_ran.clone());
+            async move {
+                let stream = StreamName::parse("s-1").unwrap();
+                for reads in 1..=10_000 {
+                    store
+                        .read_stream(&ns, &stream, &whole_stream())
+                        .await
+                        .unwrap();
+                    if other_ran.load(std::sync::atomic::Ordering::Acquire) {
+                        return reads;
+                    }
+                }
+                panic!("10,000 reads and the other task never ran");
+            }
+        });
+        tokio::spawn(async move { other_ran.store(true, std::sync::atomic::Ordering::Release) });
+        assert!(reader.await.unwrap() <= 1_000);
+        store.close().await;
+    }
 
     /// In memory, a read that finds the gate held by a transaction on another thread (an
     /// import batch, say) waits for it on the blocking pool, not on the async worker: the
