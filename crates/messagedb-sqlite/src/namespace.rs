@@ -732,6 +732,18 @@ mod tests {
 
     use crate::store::SqliteStore;
 
+    /// A store in memory with namespace `id` holding one message, in stream `s-1`.
+    async fn one_message(id: &str) -> (SqliteStore, NamespaceId) {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let ns = NamespaceId::parse(id).unwrap();
+        store
+            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
+            .await
+            .unwrap();
+        store.write(&ns, message("s-1")).await.unwrap();
+        (store, ns)
+    }
+
     /// In memory a read completes without waiting, so it spends tokio's cooperative budget as a
     /// socket read would: a task that only reads gives the worker back now and then. On a
     /// one-thread runtime, the other task here runs while the reader loops; a reader that never
@@ -739,13 +751,7 @@ mod tests {
     /// hung that way, its writers stuck behind such a reader).
     #[tokio::test]
     async fn in_memory_reads_give_the_worker_back() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let ns = NamespaceId::parse("busy").unwrap();
-        store
-            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
-            .await
-            .unwrap();
-        store.write(&ns, message("s-1")).await.unwrap();
+        let (store, ns) = one_message("busy").await;
         let other_ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = tokio::spawn({
             let (store, ns, other_ran) = (store.clone(), ns.clone(), other_ran.clone());
@@ -774,13 +780,7 @@ mod tests {
     /// held, and lets it go; a read that blocked the thread would leave the holder to give up.
     #[tokio::test]
     async fn in_memory_a_read_behind_the_writer_does_not_block_the_async_worker() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let ns = NamespaceId::parse("gated").unwrap();
-        store
-            .create_namespace(&ns, "", &TokenHash::from_bytes([0; 32]))
-            .await
-            .unwrap();
-        store.write(&ns, message("s-1")).await.unwrap();
+        let (store, ns) = one_message("gated").await;
         let shared = std::sync::Arc::clone(store.open_namespace(&ns).shared());
         let (held_tx, held) = mpsc::channel();
         let (release, release_rx) = mpsc::channel::<()>();

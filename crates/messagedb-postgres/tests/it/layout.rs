@@ -3,17 +3,9 @@
 use messagedb_conformance::support::{append, message, namespace};
 use messagedb_core::{hash_64, DeleteKind, DeleteRequest, NewMessage, Store};
 use messagedb_postgres::{OpenError, PostgresOptions, PostgresStore};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-use crate::support::open;
-
-async fn sql(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("a direct connection");
-    tokio::spawn(connection);
-    client
-}
+use crate::support::{open, sql};
 
 /// Schema `messagedb` plus one schema per namespace named from its key (never its id);
 /// payloads in text columns (never jsonb), names in COLLATE "C", the correlation category and the

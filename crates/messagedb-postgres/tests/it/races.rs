@@ -6,17 +6,47 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use messagedb_conformance::support::{append_to, message, namespace};
+use messagedb_core::NamespaceId;
 use messagedb_core::{Store, StoreError};
-use tokio_postgres::{Client, NoTls};
+use messagedb_postgres::PostgresStore;
+use messagedb_testpg::TestDatabase;
+use tokio_postgres::Client;
 
-use crate::support::open;
+use crate::support::{open, sql};
 
-async fn sql(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+/// Namespace `doomed` with one message, and two direct connections: `client` to take locks and
+/// `watcher` to see who waits for them.
+struct Doomed {
+    store: Arc<PostgresStore>,
+    ns: NamespaceId,
+    key: String,
+    client: Client,
+    watcher: Client,
+    _db: TestDatabase,
+}
+
+async fn doomed(test: &str) -> Option<Doomed> {
+    let db = messagedb_testpg::database(test).await?;
+    let store = Arc::new(open(&db).await);
+    let ns = namespace(&*store, "doomed").await;
+    append_to(&*store, &ns, "s-1").await;
+    let (client, watcher) = (sql(db.url()).await, sql(db.url()).await);
+    let key = client
+        .query_one(
+            "SELECT key FROM messagedb.namespaces WHERE id = 'doomed'",
+            &[],
+        )
         .await
-        .expect("a direct connection");
-    tokio::spawn(connection);
-    client
+        .unwrap()
+        .get(0);
+    Some(Doomed {
+        store,
+        ns,
+        key,
+        client,
+        watcher,
+        _db: db,
+    })
 }
 
 /// Waits (at most 30 s) until a session waits for a lock while running a statement whose text
@@ -42,31 +72,22 @@ async fn until_waiting(client: &Client, statement: &str) {
     panic!("no session came to wait for a lock in a statement like {pattern}");
 }
 
-/// A write that waits for the counter-row lock of a deletion in progress resumes after the
-/// deletion has dropped the schema, and with it the append function it is running. PostgreSQL
-/// may report that as an internal error (`XX000 cache lookup failed for function …`); the
-/// write must still come back as `NamespaceNotFound`, like every operation racing a deletion.
+/// A write that waits for the counter-row lock of a deletion in progress finds the row gone once
+/// the deletion commits (with the schema, and the append function the write is running), and
+/// reports `NamespaceNotFound` like every operation racing a deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_queued_behind_a_deletion_finds_the_namespace_gone() {
-    let Some(db) =
-        messagedb_testpg::database("a_write_queued_behind_a_deletion_finds_the_namespace_gone")
-            .await
+    let Some(Doomed {
+        store,
+        ns,
+        key,
+        client,
+        watcher,
+        _db,
+    }) = doomed("a_write_queued_behind_a_deletion_finds_the_namespace_gone").await
     else {
         return;
     };
-    let store = Arc::new(open(&db).await);
-    let ns = namespace(&*store, "doomed").await;
-    append_to(&*store, &ns, "s-1").await;
-    let (client, watcher) = (sql(db.url()).await, sql(db.url()).await);
-    let key: String = client
-        .query_one(
-            "SELECT key FROM messagedb.namespaces WHERE id = 'doomed'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-
     // The deletion takes the counter-row lock, then waits to drop the schema.
     client
         .batch_execute(&format!(
@@ -105,25 +126,17 @@ async fn a_write_queued_behind_a_deletion_finds_the_namespace_gone() {
 /// fails with that error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_internal_error_from_a_deleted_namespace_is_namespace_not_found() {
-    let Some(db) = messagedb_testpg::database(
-        "an_internal_error_from_a_deleted_namespace_is_namespace_not_found",
-    )
-    .await
+    let Some(Doomed {
+        store,
+        ns,
+        key,
+        client,
+        watcher,
+        _db,
+    }) = doomed("an_internal_error_from_a_deleted_namespace_is_namespace_not_found").await
     else {
         return;
     };
-    let store = Arc::new(open(&db).await);
-    let ns = namespace(&*store, "doomed").await;
-    append_to(&*store, &ns, "s-1").await;
-    let (client, watcher) = (sql(db.url()).await, sql(db.url()).await);
-    let key: String = client
-        .query_one(
-            "SELECT key FROM messagedb.namespaces WHERE id = 'doomed'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
     client
         .batch_execute(&format!(
             "CREATE OR REPLACE FUNCTION messagedb_ns_{key}.append(text, text[], text[], text[], \

@@ -37,3 +37,12 @@ pub async fn fixture_with_short_lived_writers() -> Option<Fixture> {
     let store = open_with(&db, std::time::Duration::from_millis(1)).await;
     Some(Fixture::new(std::sync::Arc::new(store)).keeping(db))
 }
+
+/// A direct connection to `url`, outside any store.
+pub async fn sql(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("a direct connection");
+    tokio::spawn(connection);
+    client
+}
