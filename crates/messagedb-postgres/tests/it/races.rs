@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use messagedb_conformance::support::{append_to, message, namespace};
-use messagedb_core::NamespaceId;
-use messagedb_core::{Store, StoreError};
+use messagedb_core::{NamespaceId, Store, StoreError, WriteOutcome};
 use messagedb_postgres::PostgresStore;
 use messagedb_testpg::TestDatabase;
 use tokio_postgres::Client;
@@ -23,6 +22,14 @@ struct Doomed {
     client: Client,
     watcher: Client,
     _db: TestDatabase,
+}
+
+impl Doomed {
+    /// A write to stream `s-1`, in a task of its own.
+    fn spawn_write(&self) -> tokio::task::JoinHandle<Result<WriteOutcome, StoreError>> {
+        let (store, ns) = (Arc::clone(&self.store), self.ns.clone());
+        tokio::spawn(async move { store.write(&ns, message("s-1")).await })
+    }
 }
 
 async fn doomed(test: &str) -> Option<Doomed> {
@@ -77,17 +84,10 @@ async fn until_waiting(client: &Client, statement: &str) {
 /// reports `NamespaceNotFound` like every operation racing a deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_queued_behind_a_deletion_finds_the_namespace_gone() {
-    let Some(Doomed {
-        store,
-        ns,
-        key,
-        client,
-        watcher,
-        _db,
-    }) = doomed("a_write_queued_behind_a_deletion_finds_the_namespace_gone").await
-    else {
+    let Some(t) = doomed("a_write_queued_behind_a_deletion_finds_the_namespace_gone").await else {
         return;
     };
+    let (store, ns, key, client, watcher) = (&t.store, &t.ns, &t.key, &t.client, &t.watcher);
     // The deletion takes the counter-row lock, then waits to drop the schema.
     client
         .batch_execute(&format!(
@@ -101,21 +101,18 @@ async fn a_write_queued_behind_a_deletion_finds_the_namespace_gone() {
     });
     until_waiting(&watcher, "DROP SCHEMA").await;
     // The write waits for the counter row inside the append function.
-    let write = tokio::spawn({
-        let (store, ns) = (Arc::clone(&store), ns.clone());
-        async move { store.write(&ns, message("s-1")).await }
-    });
+    let write = t.spawn_write();
     until_waiting(&watcher, ".append(").await;
     client.batch_execute("COMMIT").await.unwrap();
 
     assert_eq!(deletion.await.unwrap().expect("the deletion"), 1);
     match write.await.unwrap() {
-        Err(StoreError::NamespaceNotFound(gone)) => assert_eq!(gone, ns),
+        Err(StoreError::NamespaceNotFound(gone)) => assert_eq!(&gone, ns),
         other => panic!("a write queued behind a deletion: {other:?}"),
     }
     // The writer task is still good for other namespaces' work and a re-created one.
-    let again = namespace(&*store, "doomed").await;
-    assert_eq!(append_to(&*store, &again, "s-1").await.position, 0);
+    let again = namespace(&**store, "doomed").await;
+    assert_eq!(append_to(&**store, &again, "s-1").await.position, 0);
 }
 
 /// A statement that fails with PostgreSQL's internal error (`XX000`) after its namespace was
@@ -126,17 +123,11 @@ async fn a_write_queued_behind_a_deletion_finds_the_namespace_gone() {
 /// fails with that error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_internal_error_from_a_deleted_namespace_is_namespace_not_found() {
-    let Some(Doomed {
-        store,
-        ns,
-        key,
-        client,
-        watcher,
-        _db,
-    }) = doomed("an_internal_error_from_a_deleted_namespace_is_namespace_not_found").await
+    let Some(t) = doomed("an_internal_error_from_a_deleted_namespace_is_namespace_not_found").await
     else {
         return;
     };
+    let (store, ns, key, client, watcher) = (&t.store, &t.ns, &t.key, &t.client, &t.watcher);
     client
         .batch_execute(&format!(
             "CREATE OR REPLACE FUNCTION messagedb_ns_{key}.append(text, text[], text[], text[], \
@@ -152,10 +143,7 @@ async fn an_internal_error_from_a_deleted_namespace_is_namespace_not_found() {
         ))
         .await
         .unwrap();
-    let write = tokio::spawn({
-        let (store, ns) = (Arc::clone(&store), ns.clone());
-        async move { store.write(&ns, message("s-1")).await }
-    });
+    let write = t.spawn_write();
     until_waiting(&watcher, ".append(").await;
     assert_eq!(store.delete_namespace(&ns).await.expect("the deletion"), 1);
     client
@@ -163,7 +151,7 @@ async fn an_internal_error_from_a_deleted_namespace_is_namespace_not_found() {
         .await
         .unwrap();
     match write.await.unwrap() {
-        Err(StoreError::NamespaceNotFound(gone)) => assert_eq!(gone, ns),
+        Err(StoreError::NamespaceNotFound(gone)) => assert_eq!(&gone, ns),
         other => panic!("a write failing inside a deleted namespace: {other:?}"),
     }
 }
