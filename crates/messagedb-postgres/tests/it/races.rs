@@ -96,13 +96,13 @@ async fn a_write_queued_behind_a_deletion_finds_the_namespace_gone() {
         .await
         .unwrap();
     let deletion = tokio::spawn({
-        let (store, ns) = (Arc::clone(&store), ns.clone());
+        let (store, ns) = (Arc::clone(store), ns.clone());
         async move { store.delete_namespace(&ns).await }
     });
-    until_waiting(&watcher, "DROP SCHEMA").await;
+    until_waiting(watcher, "DROP SCHEMA").await;
     // The write waits for the counter row inside the append function.
     let write = t.spawn_write();
-    until_waiting(&watcher, ".append(").await;
+    until_waiting(watcher, ".append(").await;
     client.batch_execute("COMMIT").await.unwrap();
 
     assert_eq!(deletion.await.unwrap().expect("the deletion"), 1);
@@ -144,8 +144,8 @@ async fn an_internal_error_from_a_deleted_namespace_is_namespace_not_found() {
         .await
         .unwrap();
     let write = t.spawn_write();
-    until_waiting(&watcher, ".append(").await;
-    assert_eq!(store.delete_namespace(&ns).await.expect("the deletion"), 1);
+    until_waiting(watcher, ".append(").await;
+    assert_eq!(store.delete_namespace(ns).await.expect("the deletion"), 1);
     client
         .batch_execute("SELECT pg_advisory_unlock(4242)")
         .await
